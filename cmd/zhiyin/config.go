@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/config"
+	"github.com/zhiyin/zhiyin/internal/logging"
+	"github.com/zhiyin/zhiyin/internal/store"
+)
+
+// defaultConfigPath is where the packages install the configuration.
+const defaultConfigPath = "/etc/zhiyin/zhiyin.yaml"
+
+// builtinConfig is the --config value that forces the built-in defaults even
+// when /etc/zhiyin/zhiyin.yaml exists (what `make run` serves).
+const builtinConfig = "builtin"
+
+// Config is the whole configuration file. Each component owns the typed
+// struct of its section and validates it; this struct only composes them.
+type Config struct {
+	// DataDir holds the database and installed models. Empty in the file
+	// means $STATE_DIRECTORY (set by systemd's StateDirectory=) or ./var.
+	DataDir   string           `yaml:"data_dir"`
+	Log       logging.Config   `yaml:"log"`
+	Storage   store.Config     `yaml:"storage"`
+	Inference inference.Config `yaml:"inference"`
+}
+
+// defaultConfig returns the built-in defaults: what `zhiyin serve` runs on
+// with no configuration file.
+func defaultConfig() Config {
+	return Config{
+		Log:       logging.DefaultConfig(),
+		Storage:   store.DefaultConfig(),
+		Inference: inference.DefaultConfig(),
+	}
+}
+
+// Validate implements config.Validatable for the fields the root owns.
+func (c *Config) Validate(v *config.Validator) {
+	if c.DataDir != "" && !filepath.IsAbs(c.DataDir) && filepath.Clean(c.DataDir) != c.DataDir {
+		v.Errorf("data_dir", "use a clean path, got %q", c.DataDir)
+	}
+}
+
+// loadedConfig is a configuration and where it came from.
+type loadedConfig struct {
+	Config
+	// Source is the file read, or "built-in defaults".
+	Source string
+	// Path is the file read, empty for the built-in defaults.
+	Path string
+}
+
+// resolveConfigPath applies the lookup order: the flag, $ZHIYIN_CONFIG,
+// /etc/zhiyin/zhiyin.yaml when it exists, else "" (built-in defaults).
+func resolveConfigPath(flagValue string) string {
+	p := flagValue
+	if p == "" {
+		p = os.Getenv("ZHIYIN_CONFIG")
+	}
+	if p == builtinConfig {
+		return ""
+	}
+	if p == "" {
+		if _, err := os.Stat(defaultConfigPath); err == nil {
+			return defaultConfigPath
+		}
+	}
+	return p
+}
+
+// loadConfig reads and validates the configuration named by the --config
+// flag's value (see resolveConfigPath). It returns config.Errors when the
+// file's content is at fault.
+func loadConfig(flagValue string) (*loadedConfig, error) {
+	path := resolveConfigPath(flagValue)
+	cfg := defaultConfig()
+	if path == "" {
+		if err := config.Validate(&cfg); err != nil {
+			return nil, fmt.Errorf("built-in defaults are invalid (a bug): %w", err)
+		}
+		lc := &loadedConfig{Config: cfg, Source: "built-in defaults"}
+		lc.resolveDataDir()
+		return lc, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s does not exist: create it (the package ships %s) or omit --config to use the built-in defaults", path, defaultConfigPath)
+		}
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := config.Decode(path, data, &cfg, config.DecodeOptions{}); err != nil {
+		return nil, err
+	}
+	lc := &loadedConfig{Config: cfg, Source: path, Path: path}
+	lc.resolveDataDir()
+	return lc, nil
+}
+
+// resolveDataDir fills in the data directory's default.
+func (lc *loadedConfig) resolveDataDir() {
+	if lc.DataDir == "" {
+		if sd := os.Getenv("STATE_DIRECTORY"); sd != "" {
+			lc.DataDir = filepath.SplitList(sd)[0]
+		} else {
+			lc.DataDir = "var"
+		}
+	}
+	if abs, err := filepath.Abs(lc.DataDir); err == nil {
+		lc.DataDir = abs
+	}
+	if lc.Storage.Path == "" {
+		lc.Storage.Path = filepath.Join(lc.DataDir, "zhiyin.db")
+	}
+}

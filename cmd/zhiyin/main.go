@@ -1,0 +1,173 @@
+// Command zhiyin is the offline customer-service appliance: the daemon
+// (`zhiyin serve`) and the operator's tools. main only parses flags, loads
+// and validates the configuration, wires the components together and turns
+// errors into exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed
+	exitUsage   = 2 // bad command line
+)
+
+// command is one `zhiyin <name>` subcommand.
+type command struct {
+	name    string
+	args    string // synopsis of the arguments, for help
+	summary string
+	run     func(ctx context.Context, io cmdIO, args []string) error
+}
+
+// cmdIO is where a command reads and writes; tests replace it.
+type cmdIO struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// usageError is a bad command line: printed with the usage, exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries a specific exit code for a failure that has already been
+// reported (doctor's ✗ lines).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func commands() []command {
+	return []command{
+		{"check-config", "[--config FILE] [--print]", "validate the configuration and exit", runCheckConfig},
+		{"version", "[--json]", "print versions: zhiyin, commit, Go, ONNX Runtime library", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], cmdIO{os.Stdin, os.Stdout, os.Stderr}))
+}
+
+func run(ctx context.Context, args []string, cio cmdIO) int {
+	if len(args) == 0 {
+		printUsage(cio.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "-help", "help":
+		if len(args) > 1 {
+			if c, ok := findCommand(args[1]); ok {
+				printCommandHelp(cio.stdout, c)
+				return exitOK
+			}
+		}
+		printUsage(cio.stdout)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	c, ok := findCommand(name)
+	if !ok {
+		fmt.Fprintf(cio.stderr, "zhiyin: unknown command %q\n\n", name)
+		printUsage(cio.stderr)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if c.name == "serve" {
+		stop() // serve handles its own signals (SIGTERM drains, SIGHUP reloads)
+	}
+	err := c.run(ctx, cio, args[1:])
+	var ue usageError
+	var ee exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(cio.stderr, "zhiyin %s: %s\n", c.name, ue.msg)
+		fmt.Fprintf(cio.stderr, "usage: zhiyin %s %s\n", c.name, c.args)
+		return exitUsage
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(cio.stderr, "zhiyin %s: %v\n", c.name, err)
+		return exitFailure
+	}
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "zhiyin (知音) — offline intelligent customer service\n\nusage: zhiyin <command> [flags]\n\ncommands:\n")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'zhiyin <command> --help' for a command's flags.\n")
+	fmt.Fprintf(w, "Configuration: --config FILE, else $ZHIYIN_CONFIG, else %s if it exists, else the built-in defaults.\n", defaultConfigPath)
+}
+
+func printCommandHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "usage: zhiyin %s %s\n\n%s\n", c.name, c.args, c.summary)
+}
+
+// newFlagSet returns a flag set for command c whose -h prints the command's
+// synopsis and flags to out.
+func newFlagSet(c string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("zhiyin "+c, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		cmd, _ := findCommand(c)
+		fmt.Fprintf(out, "usage: zhiyin %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.args, cmd.summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// (`zhiyin restore FILE --force`), and returns the positional ones.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{strings.TrimSpace(err.Error())}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,68 @@
+package inference
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// EnvORTLibrary names the environment variable that overrides where the ONNX
+// Runtime shared library is loaded from.
+const EnvORTLibrary = "ZHIYIN_ORT_LIB"
+
+// SystemLibDir is where the packages install the ONNX Runtime library.
+const SystemLibDir = "/usr/lib/zhiyin"
+
+// libraryName is the file name the library is installed under.
+const libraryName = "libonnxruntime.so.1"
+
+// ResolveLibrary returns the ONNX Runtime library path to load and how it was
+// chosen: the configured path, else $ZHIYIN_ORT_LIB, else /usr/lib/zhiyin,
+// else the project's fetched copy (third_party/onnxruntime next to the
+// binary's bin/ folder or in the working directory). It checks only that the
+// file exists.
+func ResolveLibrary(cfg Config) (path, how string, err error) {
+	if cfg.ORTLibrary != "" {
+		return existing(cfg.ORTLibrary, "inference.ort_library")
+	}
+	if p := os.Getenv(EnvORTLibrary); p != "" {
+		return existing(p, "$"+EnvORTLibrary)
+	}
+	candidates := []struct{ path, how string }{
+		{filepath.Join(SystemLibDir, libraryName), SystemLibDir},
+	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			candidates = append(candidates, struct{ path, how string }{
+				filepath.Join(filepath.Dir(exe), "..", "third_party", "onnxruntime", libraryName), "fetched copy"})
+		}
+	}
+	candidates = append(candidates, struct{ path, how string }{
+		filepath.Join("third_party", "onnxruntime", libraryName), "fetched copy"})
+	var tried []string
+	for _, c := range candidates {
+		if st, err := os.Stat(c.path); err == nil && !st.IsDir() {
+			abs, _ := filepath.Abs(c.path)
+			return abs, c.how, nil
+		}
+		tried = append(tried, c.path)
+	}
+	return "", "", fmt.Errorf("%w: tried %v; install the zhiyin package (it ships %s), run scripts/fetch-deps.sh in a source tree, or set inference.ort_library", ErrNoLibrary, tried, filepath.Join(SystemLibDir, libraryName))
+}
+
+func existing(p, how string) (string, string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: %s is %s, which cannot be used: %v", ErrNoLibrary, how, p, err)
+	}
+	if st.IsDir() {
+		return "", "", fmt.Errorf("%w: %s is %s, a directory; name the file %s inside it", ErrNoLibrary, how, p, libraryName)
+	}
+	abs, _ := filepath.Abs(p)
+	return abs, how, nil
+}
+
+// ErrNoLibrary is returned by ResolveLibrary when no ONNX Runtime library
+// file can be found.
+var ErrNoLibrary = errors.New("ONNX Runtime library not found")
