@@ -1,0 +1,49 @@
+// Command gen-test-models writes the project's generated ONNX test models
+// (inference/testmodels) into a folder, one sub-folder per model holding
+// model.onnx and its model.yaml manifest:
+//
+//	go run ./scripts/gen-test-models            # writes models/testdata
+//	go run ./scripts/gen-test-models -out DIR
+//
+// The output is reproducible byte for byte; inference's tests fail when the
+// committed files differ from what this writes.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/zhiyin/zhiyin/inference/testmodels"
+)
+
+func main() {
+	out := flag.String("out", filepath.Join("models", "testdata"), "folder to write the model folders into")
+	flag.Parse()
+	if err := write(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "gen-test-models:", err)
+		os.Exit(1)
+	}
+}
+
+func write(out string) error {
+	for _, f := range testmodels.Generate() {
+		dir := filepath.Join(out, f.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for _, file := range f.Files {
+			p := filepath.Join(dir, file.Name)
+			tmp := p + ".tmp"
+			if err := os.WriteFile(tmp, file.Data, 0o644); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, p); err != nil {
+				return err
+			}
+			fmt.Printf("%s (%d bytes)\n", p, len(file.Data))
+		}
+	}
+	return nil
+}
