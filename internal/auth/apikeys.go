@@ -90,10 +90,10 @@ func validateName(name string) error {
 // never stored.
 func (s *KeyStore) Create(ctx context.Context, name string, role Role) (string, Key, error) {
 	if err := validateName(name); err != nil {
-		return "", Key{}, err
+		return "", Key{}, &ValidationError{err.Error()}
 	}
 	if _, err := ParseRole(string(role)); err != nil {
-		return "", Key{}, err
+		return "", Key{}, &ValidationError{err.Error()}
 	}
 	var raw [8 + 32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

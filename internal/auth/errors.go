@@ -16,3 +16,9 @@ var (
 	// already has the name.
 	ErrDuplicateName = errors.New("an active API key already has this name")
 )
+
+// ValidationError is returned by KeyStore.Create for a bad name or role: the
+// caller's mistake, not a failure.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }

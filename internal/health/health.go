@@ -72,3 +72,26 @@ func (r *Readiness) Changed() <-chan struct{} {
 	defer r.mu.Unlock()
 	return r.changed
 }
+
+// Liveness holds the result of the daemon's last self-check, for /healthz
+// and the systemd watchdog. Safe for concurrent use.
+type Liveness struct {
+	mu  sync.Mutex
+	err error
+	set bool
+}
+
+// Set records the latest check result (nil: healthy).
+func (l *Liveness) Set(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.err, l.set = err, true
+}
+
+// Err returns the latest result; before the first check it is nil (the
+// process is alive, which is all /healthz promises until then).
+func (l *Liveness) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
