@@ -20,8 +20,9 @@ export ZHIYIN_TEST_BINARY := $(CURDIR)/$(BIN)
 run: setup-run build
 	./$(BIN) serve --config builtin --data-dir ./var
 
-## test: set up, then vet, format check and the whole test suite
-test: setup build vet fmt-check unit
+## test: set up, then vet, format check, the whole test suite (with the
+## package golden tests) and the package installation test
+test: setup build vet fmt-check package unit package-test
 
 setup-run:
 	scripts/setup.sh run
@@ -45,6 +46,14 @@ unit:
 ## bench: run the benchmarks (speed and memory targets live here)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+
+## package: dist/zhiyin_<ver>_amd64.deb and dist/zhiyin-<ver>.x86_64.rpm (nfpm)
+package: setup build
+	scripts/package.sh
+
+## package-test: install the .deb in clean Debian chroots (cached in .cache/), check the .rpm
+package-test: package
+	scripts/package-test.sh
 
 clean:
 	rm -rf bin dist
