@@ -20,6 +20,10 @@ type Config struct {
 	GroupCommit GroupCommitConfig `yaml:"group_commit"`
 	// ReadConnections is the size of the read-only connection pool.
 	ReadConnections int `yaml:"read_connections"`
+	// JournalSizeLimit caps the size the write-ahead log is truncated back
+	// to after a checkpoint (PRAGMA journal_size_limit); 0 truncates it to
+	// nothing every time.
+	JournalSizeLimit config.ByteSize `yaml:"journal_size_limit"`
 }
 
 // GroupCommitConfig is `storage.group_commit`.
@@ -37,10 +41,11 @@ type GroupCommitConfig struct {
 // DefaultConfig returns the built-in defaults.
 func DefaultConfig() Config {
 	return Config{
-		BusyTimeout:     5 * time.Second,
-		Synchronous:     "full",
-		GroupCommit:     GroupCommitConfig{MaxBatch: 256, MaxWait: 0, QueueSize: 4096},
-		ReadConnections: 4,
+		BusyTimeout:      5 * time.Second,
+		Synchronous:      "full",
+		GroupCommit:      GroupCommitConfig{MaxBatch: 256, MaxWait: 0, QueueSize: 4096},
+		ReadConnections:  4,
+		JournalSizeLimit: 64 << 20,
 	}
 }
 
@@ -63,5 +68,8 @@ func (c *Config) Validate(v *config.Validator) {
 	}
 	if c.ReadConnections < 1 || c.ReadConnections > 64 {
 		v.Errorf("read_connections", "must be between 1 and 64, got %d", c.ReadConnections)
+	}
+	if c.JournalSizeLimit < 0 {
+		v.Errorf("journal_size_limit", "must not be negative, got %d", c.JournalSizeLimit)
 	}
 }
