@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/auth"
 	"github.com/zhiyin/zhiyin/internal/config"
+	"github.com/zhiyin/zhiyin/internal/httpserver"
 	"github.com/zhiyin/zhiyin/internal/logging"
 	"github.com/zhiyin/zhiyin/internal/store"
 )
@@ -24,17 +26,27 @@ const builtinConfig = "builtin"
 type Config struct {
 	// DataDir holds the database and installed models. Empty in the file
 	// means $STATE_DIRECTORY (set by systemd's StateDirectory=) or ./var.
-	DataDir   string           `yaml:"data_dir"`
-	Log       logging.Config   `yaml:"log"`
-	Storage   store.Config     `yaml:"storage"`
-	Inference inference.Config `yaml:"inference"`
+	DataDir   string                  `yaml:"data_dir"`
+	Log       logging.Config          `yaml:"log"`
+	Server    httpserver.Config       `yaml:"server"`
+	Auth      auth.Config             `yaml:"auth"`
+	Limits    httpserver.LimitsConfig `yaml:"limits"`
+	Storage   store.Config            `yaml:"storage"`
+	Inference inference.Config        `yaml:"inference"`
 }
 
 // defaultConfig returns the built-in defaults: what `zhiyin serve` runs on
 // with no configuration file.
 func defaultConfig() Config {
+	a := auth.DefaultConfig()
+	// Built-in defaults serve loopback only, where a developer or the
+	// appliance's own tools need no key. The packaged file turns this off.
+	a.AllowLoopback = true
 	return Config{
 		Log:       logging.DefaultConfig(),
+		Server:    httpserver.DefaultConfig(),
+		Auth:      a,
+		Limits:    httpserver.DefaultLimits(),
 		Storage:   store.DefaultConfig(),
 		Inference: inference.DefaultConfig(),
 	}
@@ -44,6 +56,24 @@ func defaultConfig() Config {
 func (c *Config) Validate(v *config.Validator) {
 	if c.DataDir != "" && !filepath.IsAbs(c.DataDir) && filepath.Clean(c.DataDir) != c.DataDir {
 		v.Errorf("data_dir", "use a clean path, got %q", c.DataDir)
+	}
+}
+
+// overrides are the serve flags that replace configuration values; they
+// also apply to every reload.
+type overrides struct {
+	Listen  string
+	DataDir string
+}
+
+// apply writes the overrides into c.
+func (o overrides) apply(c *Config) {
+	if o.Listen != "" {
+		c.Server.Listen = o.Listen
+	}
+	if o.DataDir != "" {
+		// storage.path is empty unless the file names it, and then it wins.
+		c.DataDir = o.DataDir
 	}
 }
 
@@ -78,11 +108,18 @@ func resolveConfigPath(flagValue string) string {
 // flag's value (see resolveConfigPath). It returns config.Errors when the
 // file's content is at fault.
 func loadConfig(flagValue string) (*loadedConfig, error) {
+	return loadConfigWith(flagValue, overrides{})
+}
+
+// loadConfigWith is loadConfig with serve's flag overrides applied before
+// validation, so that "--listen x" is reported like "server.listen: …".
+func loadConfigWith(flagValue string, ov overrides) (*loadedConfig, error) {
 	path := resolveConfigPath(flagValue)
 	cfg := defaultConfig()
 	if path == "" {
+		ov.apply(&cfg)
 		if err := config.Validate(&cfg); err != nil {
-			return nil, fmt.Errorf("built-in defaults are invalid (a bug): %w", err)
+			return nil, err
 		}
 		lc := &loadedConfig{Config: cfg, Source: "built-in defaults"}
 		lc.resolveDataDir()
@@ -97,6 +134,12 @@ func loadConfig(flagValue string) (*loadedConfig, error) {
 	}
 	if err := config.Decode(path, data, &cfg, config.DecodeOptions{}); err != nil {
 		return nil, err
+	}
+	if ov != (overrides{}) {
+		ov.apply(&cfg)
+		if err := config.Validate(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	lc := &loadedConfig{Config: cfg, Source: path, Path: path}
 	lc.resolveDataDir()

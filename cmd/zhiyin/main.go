@@ -53,8 +53,12 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 func commands() []command {
 	return []command{
+		{"serve", "[--config FILE] [--listen ADDR] [--data-dir DIR]", "run the daemon (HTTP API, channels, models)", runServe},
 		{"check-config", "[--config FILE] [--print]", "validate the configuration and exit", runCheckConfig},
 		{"version", "[--json]", "print versions: zhiyin, commit, Go, ONNX Runtime library", runVersion},
+		{"backup", "--out FILE [--force] [--config FILE]", "write a consistent copy of the database (safe while serving)", runBackup},
+		{"restore", "FILE [--config FILE]", "replace the database with a backup (zhiyin must be stopped)", runRestore},
+		{"apikey", "create --name NAME [--role admin|client] | list [--all] [--json] | revoke ID|NAME", "manage API keys (works while serving)", runAPIKey},
 	}
 }
 
@@ -87,10 +91,10 @@ func run(ctx context.Context, args []string, cio cmdIO) int {
 		printUsage(cio.stderr)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if c.name == "serve" {
-		stop() // serve handles its own signals (SIGTERM drains, SIGHUP reloads)
+	if c.name != "serve" { // serve handles its own signals (SIGTERM drains, SIGHUP reloads)
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
 	}
 	err := c.run(ctx, cio, args[1:])
 	var ue usageError

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/auth"
+	"github.com/zhiyin/zhiyin/internal/buildinfo"
+	"github.com/zhiyin/zhiyin/internal/health"
+	"github.com/zhiyin/zhiyin/internal/httpserver"
+	"github.com/zhiyin/zhiyin/internal/logging"
+	"github.com/zhiyin/zhiyin/internal/metrics"
+	"github.com/zhiyin/zhiyin/internal/store"
+	"github.com/zhiyin/zhiyin/internal/systemd"
+)
+
+// Log attribute keys used by the daemon.
+const (
+	attrErr    = "err"
+	attrListen = "listen"
+)
+
+func runServe(ctx context.Context, cio cmdIO, args []string) error {
+	fs := newFlagSet("serve", cio.stderr)
+	configPath := fs.String("config", "", "configuration file (default: $ZHIYIN_CONFIG, else "+defaultConfigPath+" if it exists, else built-in; 'builtin' forces the built-in defaults)")
+	listen := fs.String("listen", "", "listen address host:port (overrides server.listen)")
+	dataDir := fs.String("data-dir", "", "data directory (overrides data_dir)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	ov := overrides{Listen: *listen, DataDir: *dataDir}
+	lc, err := loadConfigWith(*configPath, ov)
+	if err != nil {
+		fmt.Fprintln(cio.stderr, err)
+		return exitError{exitFailure}
+	}
+	log, level := logging.New(lc.Log, cio.stderr)
+	d := &daemon{configFlag: *configPath, ov: ov, cfg: lc, log: log, level: level,
+		notify: systemd.NewNotifier(log), readiness: health.NewReadiness(), liveness: &health.Liveness{}}
+	return d.run(ctx)
+}
+
+// daemon is one run of `zhiyin serve`: it owns every long-lived component
+// and stops them in reverse order.
+type daemon struct {
+	configFlag string
+	ov         overrides
+	log        *slog.Logger
+	level      *slog.LevelVar
+	notify     *systemd.Notifier
+	readiness  *health.Readiness
+	liveness   *health.Liveness
+
+	mu  sync.Mutex // guards cfg during reloads
+	cfg *loadedConfig
+
+	addr   net.Addr // the listener's address
+	db     *store.DB
+	dbPath string // storage.path; not reloadable
+	dbInfo os.FileInfo
+	keys   *auth.KeyStore
+	authn  *auth.Authenticator
+	srv    *httpserver.Server
+	rt     *inference.Runtime
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	// Signals first, so that a SIGTERM during start-up is not lost.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	cfg := d.cfg
+	d.log.Info("zhiyin starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg.Source, "data_dir", cfg.DataDir)
+	d.notify.Notify(systemd.Status("starting"))
+
+	var stops []func(context.Context) // run in reverse on the way out
+	shutdown := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout+30*time.Second)
+		defer cancel()
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i](ctx)
+		}
+	}
+	fail := func(err error) error {
+		d.notify.Notify(systemd.Status("failed: %v", err))
+		shutdown()
+		return err
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fail(fmt.Errorf("create data directory: %w (set data_dir to a writable directory)", err))
+	}
+
+	// Database.
+	d.readiness.Set("database", false, "opening")
+	reg := metrics.NewRegistry(cfg.DataDir, d.log)
+	db, err := store.Open(ctx, cfg.Storage, d.log, reg, store.Options{Exclusive: true}, migrationSets()...)
+	if err != nil {
+		return fail(fmt.Errorf("open database: %w", err))
+	}
+	d.db, d.dbPath = db, cfg.Storage.Path
+	stops = append(stops, func(context.Context) {
+		if err := db.Close(); err != nil {
+			d.log.Error("close database", attrErr, err)
+		}
+	})
+	if d.dbInfo, err = os.Stat(cfg.Storage.Path); err != nil {
+		return fail(fmt.Errorf("stat database: %w", err))
+	}
+	d.readiness.Set("database", true, cfg.Storage.Path)
+
+	// Authentication.
+	d.keys = auth.NewKeyStore(db)
+	jwtv, err := auth.NewJWTVerifier(cfg.Auth.JWT)
+	if err != nil {
+		return fail(err)
+	}
+	d.authn = auth.NewAuthenticator(d.keys, jwtv)
+
+	// HTTP.
+	ln, how, err := d.listener(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	d.addr = ln.Addr()
+	srv, err := httpserver.New(cfg.Server, d.dynamic(cfg), httpserver.Deps{
+		Log: d.log, Metrics: reg, Gatherer: reg, Readiness: d.readiness, Liveness: d.liveness,
+		Auth: d.authn, MapError: mapError,
+	})
+	if err != nil {
+		ln.Close()
+		return fail(err)
+	}
+	d.srv = srv
+	httpserver.MountAPIKeys(srv.Group("/v1/admin", httpserver.AdminOnly), srv.Group("/v1/auth", httpserver.Authenticated), d.keys)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	stops = append(stops, func(ctx context.Context) {
+		dctx, cancel := context.WithTimeout(ctx, cfg.Server.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(dctx); err != nil {
+			d.log.Warn("HTTP drain incomplete; remaining connections closed", attrErr, err)
+		}
+		<-serveErr
+	})
+	d.log.Info("listening", attrListen, ln.Addr().String(), "via", how, "loopback_without_credentials", d.dynamic(cfg).AllowLoopback)
+
+	// Background loops, owned here: cancelled and waited for on the way out.
+	bgCtx, bgCancel := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	stops = append(stops, func(ctx context.Context) {
+		bgCancel()
+		bg.Wait()
+		if err := d.keys.FlushUsage(ctx); err != nil {
+			d.log.Warn("record API key use", attrErr, err)
+		}
+	})
+	bg.Add(2)
+	go func() { defer bg.Done(); d.watchdogLoop(bgCtx) }()
+	go func() { defer bg.Done(); d.flushLoop(bgCtx) }()
+
+	// Models: the HTTP server already answers /readyz with what is loading.
+	d.notify.Notify(systemd.Status("loading models"))
+	d.rt = inference.NewRuntime(cfg.Inference, d.log)
+	stops = append(stops, func(context.Context) {
+		if err := d.rt.Close(); err != nil {
+			d.log.Error("close ONNX Runtime", attrErr, err)
+		}
+	})
+	d.readiness.Set("onnxruntime", false, "loading")
+	startErr := make(chan error, 1)
+	go func() { startErr <- d.startModels() }()
+
+	ready := false
+	for {
+		select {
+		case err := <-startErr:
+			if err != nil {
+				return fail(err)
+			}
+			startErr = nil
+			ready = true
+			d.notify.Notify(systemd.Ready, systemd.Status("ready; serving on %s", ln.Addr()))
+			d.log.Info("ready", attrListen, ln.Addr().String())
+		case err := <-serveErr:
+			serveErr <- err // for the stop function
+			return fail(fmt.Errorf("HTTP server stopped: %w", err))
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				if !ready {
+					d.log.Warn("SIGHUP during start-up ignored; send it again once ready")
+					continue
+				}
+				d.reload()
+			default:
+				d.log.Info("stopping", "signal", sig.String())
+				d.notify.Notify(systemd.Stopping, systemd.Status("stopping: draining requests"))
+				shutdown()
+				d.log.Info("stopped")
+				return nil
+			}
+		}
+	}
+}
+
+// startModels loads ONNX Runtime (and, through it, the configured models)
+// and reports readiness as it goes.
+func (d *daemon) startModels() error {
+	if err := d.rt.Start(); err != nil {
+		d.readiness.Set("onnxruntime", false, err.Error())
+		return fmt.Errorf("start ONNX Runtime: %w", err)
+	}
+	d.readiness.Set("onnxruntime", true, fmt.Sprintf("%s (%s)", d.rt.Version(), d.rt.LibraryPath()))
+	return nil
+}
+
+// listener returns the socket-activated listener, if systemd passed one, or
+// a new one on server.listen.
+func (d *daemon) listener(cfg *loadedConfig) (net.Listener, string, error) {
+	lns, err := systemd.Listeners()
+	if err != nil {
+		return nil, "", err
+	}
+	if len(lns) > 0 {
+		for _, extra := range lns[1:] {
+			d.log.Warn("ignoring extra socket-activated listener", attrListen, extra.Addr().String())
+			extra.Close()
+		}
+		return lns[0], "socket activation", nil
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, "", fmt.Errorf("listen on %s: the address is in use (is zhiyin already running? `zhiyin doctor` shows what holds it; or change server.listen)", cfg.Server.Listen)
+		}
+		return nil, "", fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	return ln, "server.listen", nil
+}
+
+// dynamic derives the reloadable HTTP settings. Loopback requests are let in
+// without credentials only while the listener itself is on loopback.
+func (d *daemon) dynamic(cfg *loadedConfig) httpserver.Dynamic {
+	allow := cfg.Auth.AllowLoopback
+	if allow {
+		if ta, ok := d.addr.(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+			allow = false
+		}
+	}
+	return httpserver.Dynamic{AllowLoopback: allow, Limits: cfg.Limits}
+}
+
+// selfCheck is the health check behind /healthz and the watchdog: the
+// database writer answers and the database file is still the one opened.
+func (d *daemon) selfCheck(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := d.db.Ping(ctx); err != nil {
+		return fmt.Errorf("database writer not responding: %w", err)
+	}
+	st, err := os.Stat(d.dbPath)
+	if err != nil || !os.SameFile(st, d.dbInfo) {
+		return fmt.Errorf("database file %s was removed or replaced while in use: restart zhiyin (restore a backup with `zhiyin restore`)", d.dbPath)
+	}
+	return nil
+}
+
+// watchdogLoop runs the self-check and pings systemd's watchdog only while
+// it passes, so that a wedged daemon is restarted.
+func (d *daemon) watchdogLoop(ctx context.Context) {
+	interval := 10 * time.Second
+	wd, enabled := systemd.WatchdogInterval()
+	if enabled {
+		interval = wd / 2
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	healthy := true
+	for {
+		err := d.selfCheck(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		d.liveness.Set(err)
+		switch {
+		case err == nil && enabled:
+			d.notify.Notify(systemd.Watchdog)
+		case err != nil && healthy:
+			d.log.Error("health check failing; watchdog pings stopped", attrErr, err)
+			d.notify.Notify(systemd.Status("unhealthy: %v", err))
+		}
+		if err == nil && !healthy {
+			d.log.Info("health check passing again")
+		}
+		healthy = err == nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// flushLoop records API key use every 30 s.
+func (d *daemon) flushLoop(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.keys.FlushUsage(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("record API key use", attrErr, err)
+			}
+		}
+	}
+}
+
+// reload re-reads the configuration on SIGHUP. An invalid file is rejected
+// and the running configuration stays; settings that need a restart are
+// named in the log and keep their running values.
+func (d *daemon) reload() {
+	d.notify.Notify(systemd.Reloading, systemd.MonotonicNow(), systemd.Status("reloading configuration"))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	lc, err := loadConfigWith(d.configFlag, d.ov)
+	if err == nil && lc.Path != old.Path {
+		err = fmt.Errorf("the configuration file changed from %q to %q; restart zhiyin to switch files", old.Source, lc.Source)
+	}
+	var jwtv *auth.JWTVerifier
+	if err == nil {
+		jwtv, err = auth.NewJWTVerifier(lc.Auth.JWT)
+	}
+	if err != nil {
+		d.log.Error("configuration reload rejected; the running configuration stays", attrErr, err)
+		d.notify.Notify(systemd.Ready, systemd.Status("ready; last reload rejected: %s", firstLine(err.Error())))
+		return
+	}
+	for _, name := range restartNeeded(&old.Config, &lc.Config) {
+		d.log.Warn("setting changed but needs a restart; keeping the running value", "setting", name)
+	}
+	// Apply what reloads; keep the rest as running.
+	applied := *old
+	applied.Log.Level = lc.Log.Level
+	applied.Auth = lc.Auth
+	applied.Limits = lc.Limits
+	lvl, _ := logging.ParseLevel(lc.Log.Level)
+	d.level.Set(lvl)
+	d.authn.SetJWT(jwtv)
+	d.srv.Apply(d.dynamic(&applied))
+	d.cfg = &applied
+	d.log.Info("configuration reloaded", "config", lc.Source)
+	d.notify.Notify(systemd.Ready, systemd.Status("ready; configuration reloaded at %s", time.Now().Format(time.RFC3339)))
+}
+
+// restartNeeded names the sections whose changes a reload cannot apply.
+func restartNeeded(old, new *Config) []string {
+	var out []string
+	if old.DataDir != new.DataDir {
+		out = append(out, "data_dir")
+	}
+	if old.Log.Format != new.Log.Format {
+		out = append(out, "log.format")
+	}
+	for _, sec := range []struct {
+		name     string
+		old, new any
+	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}} {
+		if !reflect.DeepEqual(sec.old, sec.new) {
+			out = append(out, sec.name)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// migrationSets lists every component's schema.
+func migrationSets() []store.MigrationSet {
+	return []store.MigrationSet{
+		{Component: auth.MigrationComponent, FS: auth.Migrations()},
+	}
+}
+
+// mapError turns component errors into HTTP answers.
+func mapError(err error) *httpserver.Error {
+	switch {
+	case errors.Is(err, store.ErrBusy):
+		return &httpserver.Error{Status: 503, Code: httpserver.CodeUnavailable, Message: "the database is busy; retry shortly", RetryAfter: time.Second}
+	case errors.Is(err, store.ErrFull):
+		return &httpserver.Error{Status: 503, Code: httpserver.CodeUnavailable, Message: "the database disk is full; the operator must free space", RetryAfter: 30 * time.Second}
+	}
+	return nil
+}
