@@ -1,7 +1,6 @@
 package inference
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,7 +61,3 @@ func existing(p, how string) (string, string, error) {
 	abs, _ := filepath.Abs(p)
 	return abs, how, nil
 }
-
-// ErrNoLibrary is returned by ResolveLibrary when no ONNX Runtime library
-// file can be found.
-var ErrNoLibrary = errors.New("ONNX Runtime library not found")

@@ -1,7 +1,6 @@
 package inference
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -15,12 +14,22 @@ import (
 // works with (ORT 1.24).
 const MinAPIVersion = 24
 
-// ErrAPIVersion is returned by Runtime.Start when the library is too old.
-var ErrAPIVersion = errors.New("ONNX Runtime library too old")
+// Log attribute keys.
+const (
+	logKeyModel    = "model"
+	logKeyVersion  = "version"
+	logKeyEP       = "ep"
+	logKeyReason   = "reason"
+	logKeyDetail   = "detail"
+	logKeyDuration = "duration"
+	logKeyErr      = "err"
+	logKeyPath     = "path"
+)
 
 // Runtime is the process's one ONNX Runtime environment. Create it in main
 // and pass it down; onnxruntime_go keeps the environment in package state, so
-// a second Runtime cannot be started while one is open.
+// a second Runtime cannot be started while one is open. Safe for concurrent
+// use.
 type Runtime struct {
 	cfg Config
 	log *slog.Logger
@@ -30,6 +39,15 @@ type Runtime struct {
 	path    string
 	how     string
 	version string
+	cuda    *CUDAStatus // probed on first use
+	nvml    *nvml       // opened on first use when present; nil otherwise
+	nvmlErr error
+	// probe replaces probeCUDA in tests.
+	probe func(ortLib string, deviceID int) CUDAStatus
+	// envMu serialises changes of ORT's environment-wide log level (raised
+	// while the CUDA provider is tried, so that its failure is reported
+	// once, by us).
+	envMu sync.Mutex
 }
 
 // NewRuntime returns an unstarted runtime. It does no I/O.
@@ -39,6 +57,7 @@ func NewRuntime(cfg Config, log *slog.Logger) *Runtime {
 
 // Start loads the shared library, checks its API version and creates the
 // ORT environment. The error names the library path and the version found.
+// Calling Start on a started runtime does nothing.
 func (r *Runtime) Start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,8 +81,9 @@ func (r *Runtime) Start() error {
 		}
 		return fmt.Errorf("load ONNX Runtime from %s (%s): %w", path, how, err)
 	}
+	_ = ort.DisableTelemetry()
 	r.started, r.path, r.how, r.version = true, path, how, ort.GetVersion()
-	r.log.Info("onnx runtime loaded", "path", path, "chosen_by", how, "version", r.version)
+	r.log.Info("onnx runtime loaded", logKeyPath, path, "chosen_by", how, logKeyVersion, r.version)
 	return nil
 }
 
@@ -84,20 +104,145 @@ func (r *Runtime) LibraryPath() string { r.mu.Lock(); defer r.mu.Unlock(); retur
 // Version returns the loaded library's version ("" before Start).
 func (r *Runtime) Version() string { r.mu.Lock(); defer r.mu.Unlock(); return r.version }
 
-// Close destroys the ORT environment and unloads the library. Nil-safe and
-// idempotent.
+// Config returns the configuration the runtime was created with.
+func (r *Runtime) Config() Config { return r.cfg }
+
+// CUDA reports whether the CUDA provider is usable with the loaded library
+// (probed once: provider library, driver, device). Before Start it reports
+// not usable.
+func (r *Runtime) CUDA() CUDAStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cudaLocked()
+}
+
+func (r *Runtime) cudaLocked() CUDAStatus {
+	if !r.started {
+		return CUDAStatus{Reason: FallbackNoProviderLibrary, Detail: "ONNX Runtime is not loaded"}
+	}
+	if r.cuda == nil {
+		probe := probeCUDA
+		if r.probe != nil {
+			probe = r.probe
+		}
+		st := probe(r.path, r.cfg.CUDA.DeviceID)
+		r.cuda = &st
+	}
+	return *r.cuda
+}
+
+// gpuUsed returns the memory used on the configured GPU, via NVML.
+func (r *Runtime) gpuUsed() (uint64, bool) {
+	r.mu.Lock()
+	if r.nvml == nil && r.nvmlErr == nil {
+		r.nvml, r.nvmlErr = openNVML()
+	}
+	n := r.nvml
+	r.mu.Unlock()
+	return n.usedMemory(r.cfg.CUDA.DeviceID)
+}
+
+// GPUs lists the GPUs NVML sees, or the reason none can be listed.
+func (r *Runtime) GPUs() ([]GPU, error) {
+	r.mu.Lock()
+	if r.nvml == nil && r.nvmlErr == nil {
+		r.nvml, r.nvmlErr = openNVML()
+	}
+	n, err := r.nvml, r.nvmlErr
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return n.gpus()
+}
+
+// Close destroys the ORT environment and unloads the library. Every model
+// must be closed first. Nil-safe and idempotent.
 func (r *Runtime) Close() error {
 	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.nvml.close()
+	r.nvml, r.nvmlErr = nil, nil
 	if !r.started {
 		return nil
 	}
 	r.started = false
+	r.cuda = nil
 	if err := ort.DestroyEnvironment(); err != nil {
 		return fmt.Errorf("close ONNX Runtime: %w", err)
 	}
 	return nil
+}
+
+// sessionOptions builds the options for one model. provider is cpu, cuda or
+// auto; ep is what was configured ("cpu" or "cuda"); when CUDA was wanted but
+// cannot be used, reason and detail say why.
+func (r *Runtime) sessionOptions(provider string) (so *ort.SessionOptions, ep, reason, detail string, err error) {
+	so, err = r.cpuOptions()
+	if err != nil {
+		return nil, "", "", "", err
+	}
+	if provider == "cpu" {
+		return so, "cpu", "", "", nil
+	}
+	r.mu.Lock()
+	st := r.cudaLocked()
+	r.mu.Unlock()
+	if !st.Usable {
+		return so, "cpu", st.Reason, st.Detail, nil
+	}
+	co, err := ort.NewCUDAProviderOptions()
+	if err == nil {
+		r.envMu.Lock()
+		_ = ort.SetEnvironmentLogLevel(ort.LoggingLevelFatal)
+		if err = co.Update(cudaOptions(r.cfg.CUDA)); err == nil {
+			err = so.AppendExecutionProviderCUDA(co)
+		}
+		_ = ort.SetEnvironmentLogLevel(ort.LoggingLevelError)
+		r.envMu.Unlock()
+		_ = co.Destroy()
+	}
+	if err != nil {
+		// The options may hold a half-appended provider: start again.
+		_ = so.Destroy()
+		so, cerr := r.cpuOptions()
+		if cerr != nil {
+			return nil, "", "", "", cerr
+		}
+		return so, "cpu", FallbackProviderError, err.Error(), nil
+	}
+	return so, "cuda", "", "", nil
+}
+
+func (r *Runtime) cpuOptions() (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	c := r.cfg.CPU
+	spin := "0"
+	if c.Spinning {
+		spin = "1"
+	}
+	steps := []func() error{
+		func() error { return so.SetCpuMemArena(c.Arena) },
+		func() error { return so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin) },
+		func() error { return so.AddSessionConfigEntry("session.inter_op.allow_spinning", spin) },
+	}
+	if c.IntraOpThreads > 0 {
+		steps = append(steps, func() error { return so.SetIntraOpNumThreads(c.IntraOpThreads) })
+	}
+	if c.InterOpThreads > 0 {
+		steps = append(steps, func() error { return so.SetInterOpNumThreads(c.InterOpThreads) })
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			_ = so.Destroy()
+			return nil, fmt.Errorf("session options: %w", err)
+		}
+	}
+	return so, nil
 }

@@ -286,15 +286,22 @@ shadow:
 `
 }
 
-func int8Model() (*pb.Model, string) {
+// Int8Weights returns the int8 model's quantized weights ([16,4] row-major)
+// and scale (zero point 0), for tests checking its numerics.
+func Int8Weights() ([]int8, float32) {
 	r := &rng{6}
 	q := make([]int8, 16*4)
 	for i := range q {
 		q[i] = int8(r.next() % 255)
 	}
+	return q, 1.0 / 64
+}
+
+func int8Model() (*pb.Model, string) {
+	q, scale := Int8Weights()
 	inits := []pb.Tensor{
 		pb.Int8Tensor("wq", []int64{16, 4}, q),
-		pb.FloatTensor("w_scale", nil, []float32{1.0 / 64}),
+		pb.FloatTensor("w_scale", nil, []float32{scale}),
 		pb.Int8Tensor("w_zero", nil, []int8{0}),
 	}
 	nodes := []pb.Node{

@@ -1,0 +1,735 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/zhiyin/zhiyin/inference/onnxpb"
+)
+
+// LoadOptions say how Runtime.Load opens a model.
+type LoadOptions struct {
+	// Provider is cpu, cuda or auto; empty means the runtime's
+	// configuration.
+	Provider string
+	// Concurrency is how many runs may execute at once; 0 means one per
+	// CPU.
+	Concurrency int
+	// Batch configures micro-batching; the zero value (Mode "") is off.
+	// Manifest hints are not applied here (the Registry applies them).
+	Batch BatchConfig
+	// Metrics receives the model's metrics; nil creates unregistered ones.
+	Metrics *Metrics
+	// SkipVerify does not check the files' sha256 (the caller just did).
+	SkipVerify bool
+	// SkipWarmup leaves the model cold (benchmarks measuring cold start).
+	SkipWarmup bool
+}
+
+// Model is one loaded version of a model: an ONNX Runtime session on one
+// execution provider, warmed up, with its run slots and, when enabled, its
+// micro-batcher. Run is safe for concurrent use; Close releases everything.
+type Model struct {
+	man        *Manifest
+	cc         *compiled
+	rt         *Runtime
+	log        *slog.Logger
+	met        *modelMetrics
+	ep         string
+	fall       string // fallback reason, "" when none
+	fallDetail string
+
+	sess     *ort.DynamicAdvancedSession
+	slots    chan *runSlot
+	allSlots []*runSlot
+	batch    *batcher
+	outRank0 []DType // per output: the dtype of a rank-0 output to preallocate, 0 otherwise
+
+	loadDur, warmDur time.Duration
+	hostMem, gpuMem  int64
+	loadedAt         time.Time
+
+	closed   atomic.Bool
+	done     chan struct{} // closed by Close: waiting runs give up
+	closeMu  sync.Mutex
+	closeErr error
+	released bool
+}
+
+// runSlot is one permission to run, with the ORT run options used to
+// terminate that run.
+type runSlot struct {
+	ro       *ort.RunOptions
+	ins      []ort.Value
+	outs     []ort.Value
+	termDone chan struct{} // the context.AfterFunc that terminated the run has finished
+}
+
+// Load opens the model described by m: verifies its files' sha256, checks
+// the ONNX graph against the contract, creates the session on the chosen
+// execution provider (falling back to the CPU when CUDA is unusable),
+// and runs the warm-up inputs. It blocks for all of that; ctx cancels the
+// warm-up. The caller owns the returned model and must Close it.
+func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Model, error) {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		return nil, fmt.Errorf("load %s: %w", m.Name, ErrNotStarted)
+	}
+	start := time.Now()
+	if !opts.SkipVerify {
+		if err := m.Verify(); err != nil {
+			return nil, fmt.Errorf("load %s: %w", m.Name, err)
+		}
+	}
+	info, err := onnxpb.ReadInfoFile(m.GraphPath())
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", m.Name, err)
+	}
+	if info.ExternalData {
+		// ORT resolves external data relative to the model file; nothing
+		// to do, but the files must be listed to be verified.
+		r.log.Debug("model uses external data", logKeyModel, m.Name)
+	}
+	cc := compileContract(&m.Contract)
+	if err := cc.checkGraph(info); err != nil {
+		return nil, fmt.Errorf("load %s %s: %s: %w", m.Name, m.Version, m.GraphPath(), err)
+	}
+	batching, err := batchDecision(cc, opts.Batch.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", m.Name, err)
+	}
+	provider := opts.Provider
+	if provider == "" {
+		provider = r.cfg.Provider
+	}
+	if opts.Metrics == nil {
+		opts.Metrics, _ = NewMetrics(nil)
+	}
+	concurrency := opts.Concurrency
+	if concurrency <= 0 {
+		concurrency = runtime.GOMAXPROCS(0)
+	}
+
+	rss0 := processRSS()
+	gpu0, gpuOK := uint64(0), false
+	if provider != "cpu" {
+		gpu0, gpuOK = r.gpuUsed()
+	}
+	mod := &Model{man: m, cc: cc, rt: r, log: r.log.With(logKeyModel, m.Name, logKeyVersion, m.Version), done: make(chan struct{})}
+	inNames := make([]string, len(info.Inputs))
+	for i, in := range info.Inputs {
+		inNames[i] = in.Name
+	}
+	outNames := make([]string, len(info.Outputs))
+	for i, o := range info.Outputs {
+		outNames[i] = o.Name
+	}
+	so, ep, reason, detail, err := r.sessionOptions(provider)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", m.Name, err)
+	}
+	sess, err := ort.NewDynamicAdvancedSession(m.GraphPath(), inNames, outNames, so)
+	_ = so.Destroy()
+	if err != nil && ep == "cuda" {
+		reason, detail = FallbackSessionError, err.Error()
+		so, err = r.cpuOptions()
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", m.Name, err)
+		}
+		ep = "cpu"
+		sess, err = ort.NewDynamicAdvancedSession(m.GraphPath(), inNames, outNames, so)
+		_ = so.Destroy()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %s: create ONNX Runtime session for %s: %w", m.Name, m.GraphPath(), err)
+	}
+	mod.sess, mod.ep, mod.fall, mod.fallDetail = sess, ep, reason, detail
+	mod.met = opts.Metrics.forModel(m.Name, m.Version, ep)
+	if reason != "" {
+		opts.Metrics.fallbacks.WithLabelValues(m.Name, reason).Inc()
+		mod.log.Warn("CUDA requested but not usable; running on CPU", logKeyReason, reason, logKeyDetail, firstLine(detail))
+	}
+	mod.outRank0 = make([]DType, len(m.Contract.Outputs))
+	for i, o := range m.Contract.Outputs {
+		if len(o.Shape) == 0 {
+			mod.outRank0[i] = o.DType
+		}
+	}
+	mod.slots = make(chan *runSlot, concurrency)
+	for i := 0; i < concurrency; i++ {
+		ro, err := ort.NewRunOptions()
+		if err != nil {
+			mod.release()
+			return nil, fmt.Errorf("load %s: run options: %w", m.Name, err)
+		}
+		s := &runSlot{ro: ro, ins: make([]ort.Value, len(inNames)), outs: make([]ort.Value, len(outNames)), termDone: make(chan struct{}, 1)}
+		mod.allSlots = append(mod.allSlots, s)
+		mod.slots <- s
+	}
+	mod.loadDur = time.Since(start)
+	opts.Metrics.loadDuration.WithLabelValues(m.Name, m.Version, ep).Observe(mod.loadDur.Seconds())
+
+	maxBatch := opts.Batch.MaxBatch
+	if batching {
+		mod.batch = newBatcher(mod, opts.Batch)
+	}
+	if !opts.SkipWarmup {
+		ws := time.Now()
+		if err := mod.warmup(ctx, batching, maxBatch); err != nil {
+			_ = mod.Close()
+			return nil, fmt.Errorf("load %s %s: warm-up: %w", m.Name, m.Version, err)
+		}
+		mod.warmDur = time.Since(ws)
+		opts.Metrics.warmupDuration.WithLabelValues(m.Name, m.Version, ep).Observe(mod.warmDur.Seconds())
+	}
+	if d := processRSS() - rss0; rss0 > 0 && d > 0 {
+		mod.hostMem = d
+	}
+	if gpuOK && ep == "cuda" {
+		if g1, ok := r.gpuUsed(); ok && g1 > gpu0 {
+			mod.gpuMem = int64(g1 - gpu0)
+		}
+	}
+	opts.Metrics.memory.WithLabelValues(m.Name, m.Version, "host").Set(float64(mod.hostMem))
+	if ep == "cuda" {
+		opts.Metrics.memory.WithLabelValues(m.Name, m.Version, "gpu").Set(float64(mod.gpuMem))
+	}
+	if mod.batch != nil {
+		mod.batch.start()
+	}
+	mod.loadedAt = time.Now()
+	return mod, nil
+}
+
+// batchDecision resolves a batch mode for a contract.
+func batchDecision(cc *compiled, mode string) (bool, error) {
+	why := cc.batchable()
+	switch mode {
+	case "on":
+		if why != "" {
+			return false, fmt.Errorf("%w: batching is on but %s", ErrContract, why)
+		}
+		return true, nil
+	case "auto":
+		return why == "", nil
+	}
+	return false, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// Name returns the model's name.
+func (m *Model) Name() string { return m.man.Name }
+
+// Version returns the manifest's version.
+func (m *Model) Version() string { return m.man.Version }
+
+// EP returns the execution provider the model actually runs on: "cpu" or
+// "cuda".
+func (m *Model) EP() string { return m.ep }
+
+// Fallback returns why the model runs on the CPU although CUDA was asked
+// for (a Fallback* reason and a detail), or empty strings.
+func (m *Model) Fallback() (reason, detail string) { return m.fall, m.fallDetail }
+
+// Manifest returns the manifest the model was loaded from. The caller must
+// not modify it.
+func (m *Model) Manifest() *Manifest { return m.man }
+
+// Contract returns the model's tensor contract. The caller must not modify
+// it.
+func (m *Model) Contract() *Contract { return &m.man.Contract }
+
+// Batching reports whether requests are micro-batched, and the batch limit.
+func (m *Model) Batching() (bool, int) {
+	if m.batch == nil {
+		return false, 0
+	}
+	return true, m.batch.cfg.MaxBatch
+}
+
+// LoadStats are the costs of loading a model.
+type LoadStats struct {
+	Load   time.Duration // verify + session creation
+	Warmup time.Duration
+	// HostMemory is the process RSS growth over load and warm-up (bytes;
+	// approximate when other work runs at the same time).
+	HostMemory int64
+	// GPUMemory is the device memory growth (bytes; 0 on the CPU).
+	GPUMemory int64
+	LoadedAt  time.Time
+}
+
+// Stats returns the model's load costs.
+func (m *Model) Stats() LoadStats {
+	return LoadStats{Load: m.loadDur, Warmup: m.warmDur, HostMemory: m.hostMem, GPUMemory: m.gpuMem, LoadedAt: m.loadedAt}
+}
+
+// Run runs the model on inputs, bound by position to the contract's inputs,
+// and returns the outputs in the contract's order. It blocks until a run
+// slot (or a batch) is free and the run finishes. Cancelling ctx returns
+// ctx's error at once, frees the caller's queue or batch place and
+// terminates the ONNX Runtime run when no one else needs it. The inputs are
+// not modified or retained; the outputs belong to the caller. Errors wrap
+// ErrBadInput, ErrRun, ErrContract, ErrOverloaded, ErrClosed or ctx's error.
+// Safe for concurrent use.
+func (m *Model) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
+	if m == nil || m.closed.Load() {
+		return nil, fmt.Errorf("run: %w", ErrClosed)
+	}
+	var buf [8]int64
+	vals := symVals(buf[:0], len(m.cc.syms))
+	if err := m.cc.bindInputs(inputs, vals); err != nil {
+		m.met.badInput.Inc()
+		return nil, m.errf(err)
+	}
+	if m.batch != nil {
+		return m.batch.submit(ctx, inputs, vals)
+	}
+	return m.runOne(ctx, inputs, vals)
+}
+
+func symVals(buf []int64, n int) []int64 {
+	var v []int64
+	if n <= cap(buf) {
+		v = buf[:n]
+	} else {
+		v = make([]int64, n)
+	}
+	for i := range v {
+		v[i] = -1
+	}
+	return v
+}
+
+func (m *Model) errf(err error) error {
+	return fmt.Errorf("run %s %s: %w", m.man.Name, m.man.Version, err)
+}
+
+// runOne runs already-checked inputs on a slot of their own.
+func (m *Model) runOne(ctx context.Context, inputs []Tensor, vals []int64) ([]Tensor, error) {
+	slot, err := m.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := m.exec(ctx, slot, inputs)
+	m.slots <- slot
+	if err != nil {
+		return nil, err
+	}
+	if err := m.cc.checkOutputs(outs, vals); err != nil {
+		m.met.contractEr.Inc()
+		return nil, m.errf(err)
+	}
+	return outs, nil
+}
+
+// acquire takes a run slot, waiting for one unless ctx ends or the model
+// closes.
+func (m *Model) acquire(ctx context.Context) (*runSlot, error) {
+	var s *runSlot
+	select {
+	case s = <-m.slots:
+	default:
+		m.met.queue.Inc()
+		select {
+		case s = <-m.slots:
+		case <-ctx.Done():
+			m.met.queue.Dec()
+			m.met.canceled.Inc()
+			return nil, m.errf(ctx.Err())
+		case <-m.done:
+			m.met.queue.Dec()
+			return nil, m.errf(ErrClosed)
+		}
+		m.met.queue.Dec()
+	}
+	if m.closed.Load() {
+		m.slots <- s
+		return nil, m.errf(ErrClosed)
+	}
+	return s, nil
+}
+
+// exec runs inputs on the session with slot's run options; cancelling ctx
+// terminates the run.
+func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor) ([]Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		m.met.canceled.Inc()
+		return nil, m.errf(err)
+	}
+	defer clear(slot.ins)
+	defer clear(slot.outs)
+	for i, t := range inputs {
+		v, err := toORT(t)
+		if err != nil {
+			destroyAll(slot.ins[:i])
+			m.met.badInput.Inc()
+			return nil, m.errf(fmt.Errorf("%w: input %d (%s): %v", ErrBadInput, i, m.cc.in[i].name, err))
+		}
+		slot.ins[i] = v
+	}
+	defer destroyAll(slot.ins)
+	for i, dt := range m.outRank0 {
+		if dt != 0 {
+			v, err := newScalar(dt)
+			if err != nil {
+				destroyAll(slot.outs)
+				return nil, m.errf(err)
+			}
+			slot.outs[i] = v
+		}
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		ro, done := slot.ro, slot.termDone
+		stop = context.AfterFunc(ctx, func() {
+			_ = ro.Terminate()
+			done <- struct{}{}
+		})
+	}
+	t0 := time.Now()
+	err := m.sess.RunWithOptions(slot.ins, slot.outs, slot.ro)
+	m.met.run.Observe(time.Since(t0).Seconds())
+	if stop != nil && !stop() {
+		<-slot.termDone
+		_ = slot.ro.UnsetTerminate()
+	}
+	if err != nil {
+		destroyAll(slot.outs)
+		if cerr := ctx.Err(); cerr != nil {
+			m.met.canceled.Inc()
+			return nil, m.errf(cerr)
+		}
+		if m.closed.Load() {
+			return nil, m.errf(ErrClosed)
+		}
+		m.met.runErr.Inc()
+		return nil, m.errf(fmt.Errorf("%w: %v", ErrRun, strings.TrimPrefix(err.Error(), "Error running network: ")))
+	}
+	outs := make([]Tensor, len(slot.outs))
+	var cerr error
+	for i, v := range slot.outs {
+		if v == nil {
+			cerr = fmt.Errorf("%w: output %d missing", ErrRun, i)
+			continue
+		}
+		t, err := fromORT(v)
+		_ = v.Destroy()
+		if err != nil && cerr == nil {
+			cerr = fmt.Errorf("%w: output %d (%s): %v", ErrContract, i, m.cc.out[i].name, err)
+		}
+		outs[i] = t
+	}
+	if cerr != nil {
+		m.met.contractEr.Inc()
+		return nil, m.errf(cerr)
+	}
+	return outs, nil
+}
+
+func destroyAll(vs []ort.Value) {
+	for i, v := range vs {
+		if v != nil {
+			_ = v.Destroy()
+			vs[i] = nil
+		}
+	}
+}
+
+// toORT wraps a tensor's Go memory in an ORT value (no copy, except for
+// scalars).
+func toORT(t Tensor) (ort.Value, error) {
+	if len(t.Shape) == 0 {
+		switch d := t.Data.(type) {
+		case []float32:
+			return ort.NewScalar(d[0])
+		case []float64:
+			return ort.NewScalar(d[0])
+		case []int8:
+			return ort.NewScalar(d[0])
+		case []uint8:
+			return ort.NewScalar(d[0])
+		case []int16:
+			return ort.NewScalar(d[0])
+		case []uint16:
+			return ort.NewScalar(d[0])
+		case []int32:
+			return ort.NewScalar(d[0])
+		case []uint32:
+			return ort.NewScalar(d[0])
+		case []int64:
+			return ort.NewScalar(d[0])
+		case []uint64:
+			return ort.NewScalar(d[0])
+		case []bool:
+			return ort.NewScalar(d[0])
+		}
+		return nil, fmt.Errorf("unsupported data %T", t.Data)
+	}
+	s := ort.Shape(t.Shape)
+	switch d := t.Data.(type) {
+	case []float32:
+		return ort.NewTensor(s, d)
+	case []float64:
+		return ort.NewTensor(s, d)
+	case []int8:
+		return ort.NewTensor(s, d)
+	case []uint8:
+		return ort.NewTensor(s, d)
+	case []int16:
+		return ort.NewTensor(s, d)
+	case []uint16:
+		return ort.NewTensor(s, d)
+	case []int32:
+		return ort.NewTensor(s, d)
+	case []uint32:
+		return ort.NewTensor(s, d)
+	case []int64:
+		return ort.NewTensor(s, d)
+	case []uint64:
+		return ort.NewTensor(s, d)
+	case []bool:
+		return ort.NewTensor(s, d)
+	}
+	return nil, fmt.Errorf("unsupported data %T", t.Data)
+}
+
+func newScalar(dt DType) (ort.Value, error) {
+	switch dt {
+	case Float32:
+		return ort.NewEmptyScalar[float32]()
+	case Float64:
+		return ort.NewEmptyScalar[float64]()
+	case Int8:
+		return ort.NewEmptyScalar[int8]()
+	case Uint8:
+		return ort.NewEmptyScalar[uint8]()
+	case Int16:
+		return ort.NewEmptyScalar[int16]()
+	case Uint16:
+		return ort.NewEmptyScalar[uint16]()
+	case Int32:
+		return ort.NewEmptyScalar[int32]()
+	case Uint32:
+		return ort.NewEmptyScalar[uint32]()
+	case Int64:
+		return ort.NewEmptyScalar[int64]()
+	case Uint64:
+		return ort.NewEmptyScalar[uint64]()
+	case Bool:
+		return ort.NewEmptyScalar[bool]()
+	}
+	return nil, fmt.Errorf("unsupported scalar type %s", dt)
+}
+
+// fromORT copies nothing: ORT outputs are already copied into Go memory by
+// onnxruntime_go; the returned tensor shares that slice.
+func fromORT(v ort.Value) (Tensor, error) {
+	switch t := v.(type) {
+	case *ort.Tensor[float32]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[float64]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[int8]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[uint8]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[int16]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[uint16]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[int32]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[uint32]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[int64]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[uint64]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Tensor[bool]:
+		return Tensor{Shape: t.GetShape(), Data: t.GetData()}, nil
+	case *ort.Scalar[float32]:
+		return Tensor{Shape: []int64{}, Data: []float32{t.GetData()}}, nil
+	case *ort.Scalar[float64]:
+		return Tensor{Shape: []int64{}, Data: []float64{t.GetData()}}, nil
+	case *ort.Scalar[int8]:
+		return Tensor{Shape: []int64{}, Data: []int8{t.GetData()}}, nil
+	case *ort.Scalar[uint8]:
+		return Tensor{Shape: []int64{}, Data: []uint8{t.GetData()}}, nil
+	case *ort.Scalar[int16]:
+		return Tensor{Shape: []int64{}, Data: []int16{t.GetData()}}, nil
+	case *ort.Scalar[uint16]:
+		return Tensor{Shape: []int64{}, Data: []uint16{t.GetData()}}, nil
+	case *ort.Scalar[int32]:
+		return Tensor{Shape: []int64{}, Data: []int32{t.GetData()}}, nil
+	case *ort.Scalar[uint32]:
+		return Tensor{Shape: []int64{}, Data: []uint32{t.GetData()}}, nil
+	case *ort.Scalar[int64]:
+		return Tensor{Shape: []int64{}, Data: []int64{t.GetData()}}, nil
+	case *ort.Scalar[uint64]:
+		return Tensor{Shape: []int64{}, Data: []uint64{t.GetData()}}, nil
+	case *ort.Scalar[bool]:
+		return Tensor{Shape: []int64{}, Data: []bool{t.GetData()}}, nil
+	}
+	return Tensor{}, fmt.Errorf("unsupported output value %T", v)
+}
+
+// warmupCases returns the manifest's warm-up inputs, or one derived from
+// the contract (dynamic dimensions 1), plus, for a batched model, the first
+// case at the full batch size.
+func (m *Model) warmupCases(batching bool, maxBatch int) ([][]Tensor, error) {
+	cases := m.man.Warmup
+	if len(cases) == 0 {
+		c := WarmupCase{Shapes: map[string][]int64{}}
+		for _, in := range m.man.Contract.Inputs {
+			shape := make([]int64, len(in.Shape))
+			for j, d := range in.Shape {
+				shape[j] = 1
+				if d.Fixed() {
+					shape[j] = d.Size
+				} else if d.Offset > 0 {
+					shape[j] = 1 + d.Offset
+				}
+			}
+			c.Shapes[in.Name] = shape
+		}
+		cases = []WarmupCase{c}
+	}
+	if batching && maxBatch > 1 {
+		c := WarmupCase{Shapes: map[string][]int64{}, Fill: cases[0].Fill}
+		for i, in := range m.man.Contract.Inputs {
+			s := append([]int64(nil), cases[0].Shapes[in.Name]...)
+			if ax := m.cc.in[i].batchAxis; ax >= 0 && ax < len(s) {
+				s[ax] = int64(maxBatch)
+			}
+			c.Shapes[in.Name] = s
+		}
+		cases = append(cases, c)
+	}
+	var out [][]Tensor
+	for ci, c := range cases {
+		var ins []Tensor
+		for _, in := range m.man.Contract.Inputs {
+			v, ok := c.Fill[in.Name]
+			if !ok {
+				v = in.Pad
+			}
+			t, err := Filled(in.DType, c.Shapes[in.Name], v)
+			if err != nil {
+				return nil, fmt.Errorf("case %d: input %s: %w", ci, in.Name, err)
+			}
+			ins = append(ins, t)
+		}
+		out = append(out, ins)
+	}
+	return out, nil
+}
+
+// warmupRuns is how often each warm-up case runs: the first run allocates
+// and plans memory, the second confirms the steady state.
+const warmupRuns = 2
+
+func (m *Model) warmup(ctx context.Context, batching bool, maxBatch int) error {
+	cases, err := m.warmupCases(batching, maxBatch)
+	if err != nil {
+		return err
+	}
+	for ci, ins := range cases {
+		for r := 0; r < warmupRuns; r++ {
+			vals := symVals(nil, len(m.cc.syms))
+			if err := m.cc.bindInputs(ins, vals); err != nil {
+				return fmt.Errorf("case %d: %w", ci, err)
+			}
+			if _, err := m.runOne(ctx, ins, vals); err != nil {
+				return fmt.Errorf("case %d: %w", ci, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops accepting runs, waits for the running ones, and destroys the
+// session, run options and tensors; the memory is returned (for CUDA the
+// session's device arena is freed with it). Nil-safe and idempotent.
+func (m *Model) Close() error { return m.Shutdown(context.Background()) }
+
+// Shutdown is Close with a deadline: when ctx ends before the running
+// requests finish, their ONNX Runtime runs are terminated (they fail with
+// ErrClosed) and the model is released as soon as they return.
+func (m *Model) Shutdown(ctx context.Context) error {
+	if m == nil {
+		return nil
+	}
+	m.closeMu.Lock()
+	defer m.closeMu.Unlock()
+	if m.released {
+		return m.closeErr
+	}
+	if m.closed.CompareAndSwap(false, true) {
+		close(m.done)
+	}
+	// When ctx ends, terminate whatever still runs; wait for that
+	// function before the run options are destroyed.
+	termDone := make(chan struct{})
+	stopTerm := context.AfterFunc(ctx, func() {
+		defer close(termDone)
+		for _, s := range m.allSlots {
+			_ = s.ro.Terminate()
+		}
+	})
+	if m.batch != nil {
+		m.batch.stop()
+	}
+	for range m.allSlots {
+		<-m.slots
+	}
+	if !stopTerm() {
+		<-termDone
+	}
+	m.release()
+	return m.closeErr
+}
+
+// release destroys the C objects; every slot must be back.
+func (m *Model) release() {
+	if m.released {
+		return
+	}
+	m.released = true
+	if m.closed.CompareAndSwap(false, true) {
+		close(m.done)
+	}
+	var errs []error
+	for _, s := range m.allSlots {
+		if err := s.ro.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.allSlots = nil
+	if m.sess != nil {
+		if err := m.sess.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+		m.sess = nil
+	}
+	if len(errs) > 0 {
+		m.closeErr = fmt.Errorf("close %s: %w", m.man.Name, errors.Join(errs...))
+	}
+}
