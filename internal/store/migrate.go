@@ -188,7 +188,7 @@ func (d *DB) migrate(ctx context.Context, sets []MigrationSet) error {
 			if name, ok := applied[m.version]; ok {
 				if name != m.name {
 					d.log.Warn("applied migration has a different name than the file",
-						logKeyComponent, s.Component, logKeyVersion, m.version, "applied", name, "file", m.name)
+						logKeyComponent, s.Component, logKeyVersion, m.version, logKeyApplied, name, logKeyName, m.name)
 				}
 				continue
 			}
@@ -197,7 +197,7 @@ func (d *DB) migrate(ctx context.Context, sets []MigrationSet) error {
 				return fmt.Errorf("migrate %s to version %04d (%s): %w", s.Component, m.version, m.name, err)
 			}
 			d.log.Info("applied migration", logKeyComponent, s.Component, logKeyVersion, m.version,
-				"name", m.name, "duration", time.Since(start))
+				logKeyName, m.name, logKeyDuration, time.Since(start))
 		}
 	}
 	return nil

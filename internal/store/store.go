@@ -25,6 +25,11 @@ const (
 	logKeyComponent = "component"
 	logKeyVersion   = "version"
 	logKeyError     = "error"
+	logKeyExclusive = "exclusive"
+	logKeySync      = "synchronous"
+	logKeyName      = "name"
+	logKeyApplied   = "applied_name"
+	logKeyDuration  = "duration"
 )
 
 // Options are how a process opens the database.
@@ -147,7 +152,7 @@ func (d *DB) open(ctx context.Context, reg prometheus.Registerer, opts Options, 
 	d.queue = make(chan *writeReq, d.cfg.GroupCommit.QueueSize)
 	d.writerDone = make(chan struct{})
 	go d.runWriter()
-	d.log.Info("database open", "exclusive", opts.Exclusive, "synchronous", d.cfg.Synchronous)
+	d.log.Info("database open", logKeyExclusive, opts.Exclusive, logKeySync, d.cfg.Synchronous)
 	return nil
 }
 
@@ -156,7 +161,8 @@ func (d *DB) Path() string { return d.path }
 
 // Read returns the read-only connection pool for queries. The pool is owned
 // by the DB (do not Close it) and is safe for concurrent use; statements that
-// write fail on it. A reader sees every Write that has returned.
+// write fail on it. A reader sees every Write that has returned. After
+// Close its queries fail with "sql: database is closed".
 func (d *DB) Read() *sql.DB { return d.r }
 
 // Ping proves the database is usable: a no-op write goes through the writer

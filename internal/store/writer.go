@@ -54,7 +54,9 @@ func (p *panicError) Error() string {
 // interrupted statement can roll back the whole batch; the other writes of
 // the batch then fail with a "retry" error rather than committing partially).
 // fn must not call Write (deadlock). A panic in fn is re-raised in the
-// caller's goroutine.
+// caller's goroutine. fn runs at most once, serially with every other fn,
+// and sees the writes of the fns before it in the batch; anything it does
+// outside tx (a RowsAffected it records) counts only if Write returns nil.
 //
 // The queue is bounded (group_commit.queue_size): when it is full Write
 // blocks until there is room or ctx ends. If ctx ends before the writer
