@@ -35,7 +35,9 @@ func Migrations() fs.FS {
 }
 
 // DB is what the key store needs from the database: serialized durable
-// writes and a read pool. internal/store.DB satisfies it.
+// writes and a read pool. internal/store.DB satisfies it. Statements inside
+// Write use no context: cancelling one would roll back the writes batched
+// with it.
 type DB interface {
 	Write(ctx context.Context, fn func(tx *sql.Tx) error) error
 	Read() *sql.DB
@@ -106,13 +108,13 @@ func (s *KeyStore) Create(ctx context.Context, name string, role Role) (string, 
 	k := Key{ID: id, Name: name, Role: role, CreatedAt: now}
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name).Scan(&n); err != nil {
+		if err := tx.QueryRow(`SELECT count(*) FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return ErrDuplicateName
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, role, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)`,
+		_, err := tx.Exec(`INSERT INTO api_keys (id, name, role, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)`,
 			id, name, string(role), sum[:], now.UnixMilli())
 		return err
 	})
@@ -169,7 +171,7 @@ func (s *KeyStore) Revoke(ctx context.Context, idOrName string) (Key, error) {
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		var role string
 		var created int64
-		err := tx.QueryRowContext(ctx, `SELECT id, name, role, created_at FROM api_keys WHERE (id = ? OR name = ?) AND revoked_at IS NULL`,
+		err := tx.QueryRow(`SELECT id, name, role, created_at FROM api_keys WHERE (id = ? OR name = ?) AND revoked_at IS NULL`,
 			idOrName, idOrName).Scan(&k.ID, &k.Name, &role, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
@@ -178,7 +180,7 @@ func (s *KeyStore) Revoke(ctx context.Context, idOrName string) (Key, error) {
 			return err
 		}
 		k.Role, k.CreatedAt, k.RevokedAt = Role(role), time.UnixMilli(created).UTC(), &now
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`, now.UnixMilli(), k.ID)
+		_, err = tx.Exec(`UPDATE api_keys SET revoked_at = ? WHERE id = ?`, now.UnixMilli(), k.ID)
 		return err
 	})
 	if err != nil {
@@ -243,7 +245,7 @@ func (s *KeyStore) FlushUsage(ctx context.Context) error {
 	}
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		for id, t := range used {
-			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`, t.UnixMilli(), id); err != nil {
+			if _, err := tx.Exec(`UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?`, t.UnixMilli(), id); err != nil {
 				return err
 			}
 		}

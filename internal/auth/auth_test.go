@@ -7,61 +7,32 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"database/sql"
 	"encoding/pem"
 	"errors"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/zhiyin/zhiyin/internal/config"
+	"github.com/zhiyin/zhiyin/internal/store"
 )
 
-// sqliteDB is a minimal DB over one SQLite connection: each Write is its own
-// transaction. The real group-committing store is tested in internal/store.
-type sqliteDB struct{ db *sql.DB }
-
-func (s sqliteDB) Write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-func (s sqliteDB) Read() *sql.DB { return s.db }
-
-func newTestDB(t *testing.T) sqliteDB {
+// newTestDB opens a real store with this package's migrations.
+func newTestDB(t *testing.T) *store.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "t.db"))
+	cfg := store.DefaultConfig()
+	cfg.Path = filepath.Join(t.TempDir(), "t.db")
+	cfg.Synchronous = "normal"
+	db, err := store.Open(context.Background(), cfg, nil, nil, store.Options{},
+		store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	err = fs.WalkDir(Migrations(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(Migrations(), p)
-		if err != nil {
-			return err
-		}
-		_, err = db.Exec(string(b))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sqliteDB{db}
+	return db
 }
 
 func TestAPIKeyLifecycle(t *testing.T) {
