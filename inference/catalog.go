@@ -149,6 +149,11 @@ func (c *Catalog) identify(dir, base, name string) (*CatalogModel, error) {
 		if !cm.filesPresent(dir) {
 			continue
 		}
+		// An entry whose files are all optional (just "model.onnx") would
+		// match any folder: it needs its release name, or --name.
+		if name == "" && !cm.hasRequiredFile() && !cm.releaseMatch(base, false) && !cm.releaseMatch(base, true) {
+			continue
+		}
 		cands = append(cands, cm)
 	}
 	if len(cands) == 0 {
@@ -161,9 +166,9 @@ func (c *Catalog) identify(dir, base, name string) (*CatalogModel, error) {
 		}
 		return nil, fmt.Errorf("%w: %s has no model.yaml and matches no catalog model (known: %s); add a model.yaml or pass --name", ErrInstall, base, strings.Join(known, ", "))
 	}
-	for _, cm := range cands {
-		for _, pat := range cm.ReleaseNames {
-			if ok, _ := path.Match(pat, base); ok {
+	for _, glob := range []bool{false, true} {
+		for _, cm := range cands {
+			if cm.releaseMatch(base, glob) {
 				return cm, nil
 			}
 		}
@@ -192,4 +197,28 @@ func (cm *CatalogModel) filesPresent(dir string) bool {
 		}
 	}
 	return graph
+}
+
+func (cm *CatalogModel) hasRequiredFile() bool {
+	for _, f := range cm.Files {
+		if !f.Optional {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseMatch matches base against the release names: the exact ones, or
+// (glob) the patterns.
+func (cm *CatalogModel) releaseMatch(base string, glob bool) bool {
+	for _, pat := range cm.ReleaseNames {
+		isGlob := strings.ContainsAny(pat, "*?[")
+		if isGlob != glob {
+			continue
+		}
+		if ok, _ := path.Match(pat, base); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package inference
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zhiyin/zhiyin/inference/onnxpb"
@@ -82,6 +83,23 @@ func graphNames(vis []onnxpb.ValueInfo) string {
 	return strings.Join(n, ", ")
 }
 
+// adoptGraphDTypes returns a copy of c in which every tensor whose graph
+// type is one of its AltDTypes takes that type.
+func adoptGraphDTypes(c Contract, info *onnxpb.Info) Contract {
+	adopt := func(specs []TensorSpec, graph []onnxpb.ValueInfo) []TensorSpec {
+		out := slices.Clone(specs)
+		for i := range out {
+			if i < len(graph) && slices.Contains(out[i].AltDTypes, DType(graph[i].ElemType)) {
+				out[i].DType = DType(graph[i].ElemType)
+			}
+		}
+		return out
+	}
+	c.Inputs = adopt(c.Inputs, info.Inputs)
+	c.Outputs = adopt(c.Outputs, info.Outputs)
+	return c
+}
+
 // checkGraph compares the graph's inputs and outputs with the contract, by
 // position. The error wraps ErrContract and names the tensor and field.
 func (cc *compiled) checkGraph(info *onnxpb.Info) error {
@@ -110,7 +128,7 @@ func (cc *compiled) checkGraph(info *onnxpb.Info) error {
 				errs = append(errs, fmt.Sprintf("%s: kind: the graph has a %s, only dense tensors are supported", where, g.Kind))
 				continue
 			}
-			if DType(g.ElemType) != spec.DType {
+			if DType(g.ElemType) != spec.DType && !slices.Contains(spec.AltDTypes, DType(g.ElemType)) {
 				errs = append(errs, fmt.Sprintf("%s: dtype: the contract says %s, the graph has %s", where, spec.DType, g.ElemType))
 			}
 			if !g.HasShape {

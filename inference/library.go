@@ -16,11 +16,17 @@ const SystemLibDir = "/usr/lib/zhiyin"
 // libraryName is the file name the library is installed under.
 const libraryName = "libonnxruntime.so.1"
 
+// CUDALibDir is where the optional zhiyin-cuda add-on installs the CUDA
+// build of ONNX Runtime (core library plus CUDA provider libraries).
+const CUDALibDir = SystemLibDir + "/cuda"
+
 // ResolveLibrary returns the ONNX Runtime library path to load and how it was
-// chosen: the configured path, else $ZHIYIN_ORT_LIB, else /usr/lib/zhiyin,
-// else the project's fetched copy (third_party/onnxruntime next to the
-// binary's bin/ folder or in the working directory). It checks only that the
-// file exists.
+// chosen: the configured path, else $ZHIYIN_ORT_LIB, else the installed
+// library, else the project's fetched copy (third_party/ next to the
+// binary's bin/ folder or in the working directory). Unless the provider is
+// cpu, the CUDA build is preferred where it is installed
+// (/usr/lib/zhiyin/cuda, third_party/onnxruntime-cuda): a model falls back
+// to the CPU when the GPU is not usable. It checks only that the file exists.
 func ResolveLibrary(cfg Config) (path, how string, err error) {
 	if cfg.ORTLibrary != "" {
 		return existing(cfg.ORTLibrary, "inference.ort_library")
@@ -28,17 +34,25 @@ func ResolveLibrary(cfg Config) (path, how string, err error) {
 	if p := os.Getenv(EnvORTLibrary); p != "" {
 		return existing(p, "$"+EnvORTLibrary)
 	}
-	candidates := []struct{ path, how string }{
-		{filepath.Join(SystemLibDir, libraryName), SystemLibDir},
-	}
+	type cand struct{ path, how string }
+	var candidates []cand
+	exeDir := ""
 	if exe, err := os.Executable(); err == nil {
 		if exe, err = filepath.EvalSymlinks(exe); err == nil {
-			candidates = append(candidates, struct{ path, how string }{
-				filepath.Join(filepath.Dir(exe), "..", "third_party", "onnxruntime", libraryName), "fetched copy"})
+			exeDir = filepath.Dir(exe)
 		}
 	}
-	candidates = append(candidates, struct{ path, how string }{
-		filepath.Join("third_party", "onnxruntime", libraryName), "fetched copy"})
+	add := func(system, fetched, how string) {
+		candidates = append(candidates, cand{filepath.Join(system, libraryName), system})
+		if exeDir != "" {
+			candidates = append(candidates, cand{filepath.Join(exeDir, "..", "third_party", fetched, libraryName), how})
+		}
+		candidates = append(candidates, cand{filepath.Join("third_party", fetched, libraryName), how})
+	}
+	if cfg.Provider != "cpu" {
+		add(CUDALibDir, "onnxruntime-cuda", "fetched CUDA copy")
+	}
+	add(SystemLibDir, "onnxruntime", "fetched copy")
 	var tried []string
 	for _, c := range candidates {
 		if st, err := os.Stat(c.path); err == nil && !st.IsDir() {

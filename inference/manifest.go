@@ -87,6 +87,9 @@ type TensorSpec struct {
 	Name    string   `yaml:"name"`
 	Aliases []string `yaml:"aliases,omitempty,flow"`
 	DType   DType    `yaml:"dtype"`
+	// AltDTypes are other element types the graph may use for this tensor
+	// (exporters differ); the model then runs with the graph's type.
+	AltDTypes []DType `yaml:"alt_dtypes,omitempty,flow"`
 	// Shape is the tensor's dimensions: a number is a fixed size; a symbol
 	// (N, T) is a dynamic size that must be equal wherever the symbol
 	// appears in one request; "T+4" is T plus a constant.

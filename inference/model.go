@@ -33,6 +33,8 @@ type LoadOptions struct {
 	SkipVerify bool
 	// SkipWarmup leaves the model cold (benchmarks measuring cold start).
 	SkipWarmup bool
+	// Log receives the model's log lines; nil means the runtime's logger.
+	Log *slog.Logger
 }
 
 // Model is one loaded version of a model: an ONNX Runtime session on one
@@ -101,10 +103,14 @@ func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Mod
 		// to do, but the files must be listed to be verified.
 		r.log.Debug("model uses external data", logKeyModel, m.Name)
 	}
-	cc := compileContract(&m.Contract)
-	if err := cc.checkGraph(info); err != nil {
+	if err := compileContract(&m.Contract).checkGraph(info); err != nil {
 		return nil, fmt.Errorf("load %s %s: %s: %w", m.Name, m.Version, m.GraphPath(), err)
 	}
+	// Run with the graph's types where the contract allows alternatives.
+	resolved := *m
+	resolved.Contract = adoptGraphDTypes(m.Contract, info)
+	m = &resolved
+	cc := compileContract(&m.Contract)
 	batching, err := batchDecision(cc, opts.Batch.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", m.Name, err)
@@ -126,7 +132,11 @@ func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Mod
 	if provider != "cpu" {
 		gpu0, gpuOK = r.gpuUsed()
 	}
-	mod := &Model{man: m, cc: cc, rt: r, log: r.log.With(logKeyModel, m.Name, logKeyVersion, m.Version), done: make(chan struct{})}
+	lg := opts.Log
+	if lg == nil {
+		lg = r.log
+	}
+	mod := &Model{man: m, cc: cc, rt: r, log: lg.With(logKeyModel, m.Name, logKeyVersion, m.Version), done: make(chan struct{})}
 	inNames := make([]string, len(info.Inputs))
 	for i, in := range info.Inputs {
 		inNames[i] = in.Name

@@ -548,7 +548,7 @@ func (r *Registry) loadDir(ctx context.Context, e *entry, dir, role string) (*Mo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m, err := r.rt.Load(ctx, man, LoadOptions{Provider: e.set.provider, Concurrency: e.set.concurrency, Batch: bc, Metrics: r.met})
+	m, err := r.rt.Load(ctx, man, LoadOptions{Provider: e.set.provider, Concurrency: e.set.concurrency, Batch: bc, Metrics: r.met, Log: r.log})
 	if err != nil {
 		return nil, err
 	}

@@ -360,16 +360,22 @@ func (r *Registry) servingManifest(e *entry) (*Manifest, string) {
 
 // sameInputs checks that a candidate takes what the serving version takes.
 func sameInputs(serving, cand *Contract) error {
-	if len(serving.Inputs) != len(cand.Inputs) || len(serving.Outputs) != len(cand.Outputs) {
-		return fmt.Errorf("%w: the candidate has %d inputs and %d outputs, the serving version %d and %d", ErrContract,
-			len(cand.Inputs), len(cand.Outputs), len(serving.Inputs), len(serving.Outputs))
+	if len(serving.Inputs) != len(cand.Inputs) {
+		return fmt.Errorf("%w: the candidate has %d inputs, the serving version %d", ErrContract, len(cand.Inputs), len(serving.Inputs))
 	}
 	for i, a := range serving.Inputs {
 		b := cand.Inputs[i]
-		if a.DType != b.DType || len(a.Shape) != len(b.Shape) {
+		same := a.DType == b.DType && len(a.Shape) == len(b.Shape)
+		for j := 0; same && j < len(a.Shape); j++ {
+			same = a.Shape[j].Fixed() == b.Shape[j].Fixed() && (!a.Shape[j].Fixed() || a.Shape[j].Size == b.Shape[j].Size)
+		}
+		if !same {
 			return fmt.Errorf("%w: candidate input %d (%s) is %s%s, the serving version's (%s) is %s%s", ErrContract,
 				i, b.Name, b.DType, shapeString(b.Shape), a.Name, a.DType, shapeString(a.Shape))
 		}
+	}
+	if len(serving.Outputs) != len(cand.Outputs) {
+		return fmt.Errorf("%w: the candidate has %d outputs, the serving version %d", ErrContract, len(cand.Outputs), len(serving.Outputs))
 	}
 	return nil
 }
@@ -553,7 +559,8 @@ func (r *Registry) swap(ctx context.Context, e *entry, next *version, action str
 	r.met.ready.WithLabelValues(m.Name(), m.Version(), m.EP(), "serving").Set(1)
 	r.log.Info("model version switched", logKeyModel, e.name, "action", action, "from", ev.From, "to", ev.To, logKeyEP, m.EP())
 	if preload {
-		r.ready.Set(readyName(e.name), true, readyDetail(m, action+"d from "+ev.From))
+		past := map[string]string{"promote": "promoted", "rollback": "rolled back"}[action]
+		r.ready.Set(readyName(e.name), true, readyDetail(m, past+" from "+ev.From))
 	}
 	if old != nil {
 		r.retireAndClose(ctx, old, "swap")

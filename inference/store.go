@@ -249,18 +249,23 @@ func (s *Store) Install(ctx context.Context, src string, opts InstallOptions) (*
 	} else if modelDir != root {
 		nameHint = filepath.Base(modelDir)
 	}
+	// Errors name the source, not the temporary copy.
+	shown := filepath.Clean(src)
+	if !st.IsDir() {
+		shown += "!" + strings.TrimPrefix(strings.TrimPrefix(modelDir, root), "/")
+	}
 	man, generated, err := s.describe(modelDir, nameHint, opts.Name)
 	if err != nil {
-		return nil, err
+		return nil, &pathErr{err, modelDir, shown}
 	}
 	// Check the graph's inputs and outputs against the contract now: a
 	// wrong folder is refused here rather than when the daemon loads it.
 	info, err := onnxpb.ReadInfoFile(man.GraphPath())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInstall, err)
+		return nil, &pathErr{fmt.Errorf("%w: %w", ErrInstall, err), modelDir, shown}
 	}
 	if err := compileContract(&man.Contract).checkGraph(info); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInstall, man.Graph, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInstall, filepath.Join(shown, man.Graph), err)
 	}
 	if generated {
 		b, err := man.Marshal()
@@ -317,6 +322,7 @@ func (s *Store) Install(ctx context.Context, src string, opts InstallOptions) (*
 	if err := s.link(man.Name, slot, folder); err != nil {
 		return nil, err
 	}
+	s.gc(man.Name)
 	out := &Installed{Slot: slot, Link: filepath.Join(s.Dir, slotName(man.Name, slot)), Dir: final, Generated: generated}
 	out.Manifest, err = ReadManifest(out.Link)
 	if err != nil {
@@ -364,6 +370,15 @@ func (s *Store) describe(dir, folderName, name string) (*Manifest, bool, error) 
 	m.Dir = dir
 	return m, true, nil
 }
+
+// pathErr shows err with the temporary folder from replaced by to.
+type pathErr struct {
+	err      error
+	from, to string
+}
+
+func (e *pathErr) Error() string { return strings.ReplaceAll(e.err.Error(), e.from, e.to) }
+func (e *pathErr) Unwrap() error { return e.err }
 
 var unsafeVersionRe = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
@@ -444,6 +459,25 @@ func (s *Store) target(name, slot string) (string, error) {
 	return filepath.Base(t), nil
 }
 
+// gc removes the .store folders of model name that no slot links to.
+func (s *Store) gc(name string) {
+	used := map[string]bool{}
+	for _, slot := range []string{SlotServing, SlotCandidate, SlotPrevious} {
+		if t, err := os.Readlink(filepath.Join(s.Dir, slotName(name, slot))); err == nil {
+			used[filepath.Base(t)] = true
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(s.Dir, storeSubdir))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), name+"@") && !used[e.Name()] {
+			_ = os.RemoveAll(filepath.Join(s.Dir, storeSubdir, e.Name()))
+		}
+	}
+}
+
 // Promote makes NAME.candidate the serving version on disk; the serving one
 // becomes NAME.previous. Each step is an atomic rename.
 func (s *Store) Promote(name string) error {
@@ -469,6 +503,7 @@ func (s *Store) Promote(name string) error {
 	if err := os.Remove(filepath.Join(s.Dir, slotName(name, SlotCandidate))); err != nil {
 		return fmt.Errorf("promote %s: %w", name, err)
 	}
+	s.gc(name)
 	return nil
 }
 
@@ -496,7 +531,11 @@ func (s *Store) Rollback(name string, lowerDirs []string) error {
 		if err := s.link(name, SlotCandidate, cur); err != nil {
 			return fmt.Errorf("rollback %s: %w", name, err)
 		}
-		return os.Remove(filepath.Join(s.Dir, name))
+		if err := os.Remove(filepath.Join(s.Dir, name)); err != nil {
+			return fmt.Errorf("rollback %s: %w", name, err)
+		}
+		s.gc(name)
+		return nil
 	}
 	if cur != "" {
 		if err := s.link(name, SlotCandidate, cur); err != nil {
@@ -509,6 +548,7 @@ func (s *Store) Rollback(name string, lowerDirs []string) error {
 	if err := os.Remove(filepath.Join(s.Dir, slotName(name, SlotPrevious))); err != nil {
 		return fmt.Errorf("rollback %s: %w", name, err)
 	}
+	s.gc(name)
 	return nil
 }
 
@@ -530,22 +570,10 @@ func (s *Store) Remove(name, slot string) error {
 		}
 		return nil
 	}
-	t, err := os.Readlink(p)
-	if err != nil {
-		return fmt.Errorf("remove: %w", err)
-	}
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
-	folder := filepath.Base(t)
-	for _, other := range []string{SlotServing, SlotCandidate, SlotPrevious} {
-		if ot, _ := os.Readlink(filepath.Join(s.Dir, slotName(name, other))); ot != "" && filepath.Base(ot) == folder {
-			return nil
-		}
-	}
-	if err := os.RemoveAll(filepath.Join(s.Dir, storeSubdir, folder)); err != nil {
-		return fmt.Errorf("remove %s: %w", folder, err)
-	}
+	s.gc(name)
 	return nil
 }
 

