@@ -59,6 +59,7 @@ func commands() []command {
 		{"backup", "--out FILE [--force] [--config FILE]", "write a consistent copy of the database (safe while serving)", runBackup},
 		{"restore", "FILE [--config FILE]", "replace the database with a backup (zhiyin must be stopped)", runRestore},
 		{"apikey", "create --name NAME [--role admin|client] | list [--all] [--json] | revoke ID|NAME", "manage API keys (works while serving)", runAPIKey},
+		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags]", "manage models: install, verify, shadow-test, promote, roll back", runModels},
 	}
 }
 
