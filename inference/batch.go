@@ -303,7 +303,7 @@ func (b *batcher) run(slot *runSlot, batch []*batchReq, rows int64) {
 			if r.ctx.Err() != nil {
 				continue
 			}
-			outs, err := m.exec(r.ctx, slot, r.inputs)
+			outs, err := m.exec(r.ctx, slot, r.inputs, r.vals)
 			if err == nil {
 				if err = m.cc.checkOutputs(outs, r.vals); err != nil {
 					err = m.errf(err)
@@ -332,7 +332,7 @@ func (b *batcher) exec(ctx context.Context, slot *runSlot, batch []*batchReq, ro
 		return results
 	}
 	if len(batch) == 1 {
-		outs, err := m.exec(ctx, slot, batch[0].inputs)
+		outs, err := m.exec(ctx, slot, batch[0].inputs, batch[0].vals)
 		if err == nil {
 			if cerr := m.cc.checkOutputs(outs, batch[0].vals); cerr != nil {
 				m.met.contractEr.Inc()
@@ -346,7 +346,7 @@ func (b *batcher) exec(ctx context.Context, slot *runSlot, batch []*batchReq, ro
 	if err != nil {
 		return fail(m.errf(err))
 	}
-	outs, err := m.exec(ctx, slot, merged)
+	outs, err := m.exec(ctx, slot, merged, mvals)
 	if err != nil {
 		return fail(err)
 	}

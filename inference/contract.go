@@ -23,6 +23,9 @@ type cspec struct {
 	dims      []cdim
 	batchAxis int // -1 when the tensor has no batch dimension
 	pad       float64
+	// predictable: an output whose every dimension is fixed or a symbol
+	// of the inputs, so its shape is known before the run.
+	predictable bool
 }
 
 type cdim struct {
@@ -65,6 +68,23 @@ func compileContract(c *Contract) *compiled {
 	}
 	cc.in = conv(c.Inputs)
 	cc.out = conv(c.Outputs)
+	bound := map[int]bool{}
+	for _, in := range cc.in {
+		for _, d := range in.dims {
+			if d.sym >= 0 {
+				bound[d.sym] = true
+			}
+		}
+	}
+	for i := range cc.out {
+		o := &cc.out[i]
+		o.predictable = len(o.dims) > 0
+		for _, d := range o.dims {
+			if d.sym >= 0 && !bound[d.sym] {
+				o.predictable = false
+			}
+		}
+	}
 	return cc
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,11 @@ type Model struct {
 	slots    chan *runSlot
 	allSlots []*runSlot
 	batch    *batcher
-	outRank0 []DType // per output: the dtype of a rank-0 output to preallocate, 0 otherwise
+	// prealloc: some outputs' shapes follow from the inputs, so they are
+	// allocated in Go and written in place; preallocOff turns that off when
+	// the model's outputs turn out not to match the contract.
+	prealloc    bool
+	preallocOff atomic.Bool
 
 	loadDur, warmDur time.Duration
 	hostMem, gpuMem  int64
@@ -74,6 +79,49 @@ type runSlot struct {
 	ins      []ort.Value
 	outs     []ort.Value
 	termDone chan struct{} // the context.AfterFunc that terminated the run has finished
+	// Small tensors go through ORT values the slot owns, reused while
+	// their shape repeats: copying a few kilobytes is cheaper than
+	// creating and destroying an ORT value (two cgo calls) per run.
+	inCache, outCache []cachedValue
+	ownIn             []bool // ins[i] was created for this run and is destroyed after it
+}
+
+// smallTensor is the largest tensor (in elements) that goes through a
+// slot-owned ORT value and is copied; larger ones are wrapped (inputs) or
+// written in place (outputs).
+const smallTensor = 4096
+
+// cachedValue is an ORT value over slot-owned Go memory.
+type cachedValue struct {
+	v     ort.Value
+	t     Tensor // the Go memory ORT reads or writes
+	dtype DType
+}
+
+// get returns the cached value for dtype and shape, replacing it when they
+// differ.
+func (c *cachedValue) get(dt DType, shape []int64) (ort.Value, error) {
+	if c.v != nil && c.dtype == dt && slices.Equal(c.t.Shape, shape) {
+		return c.v, nil
+	}
+	c.release()
+	t, err := newZero(dt, slices.Clone(shape))
+	if err != nil {
+		return nil, err
+	}
+	v, err := toORT(t)
+	if err != nil {
+		return nil, err
+	}
+	c.v, c.t, c.dtype = v, t, dt
+	return v, nil
+}
+
+func (c *cachedValue) release() {
+	if c.v != nil {
+		_ = c.v.Destroy()
+	}
+	*c = cachedValue{}
 }
 
 // Load opens the model described by m: verifies its files' sha256, checks
@@ -170,11 +218,8 @@ func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Mod
 		opts.Metrics.fallbacks.WithLabelValues(m.Name, reason).Inc()
 		mod.log.Warn("CUDA requested but not usable; running on CPU", logKeyReason, reason, logKeyDetail, firstLine(detail))
 	}
-	mod.outRank0 = make([]DType, len(m.Contract.Outputs))
-	for i, o := range m.Contract.Outputs {
-		if len(o.Shape) == 0 {
-			mod.outRank0[i] = o.DType
-		}
+	for _, o := range cc.out {
+		mod.prealloc = mod.prealloc || o.predictable
 	}
 	mod.slots = make(chan *runSlot, concurrency)
 	for i := 0; i < concurrency; i++ {
@@ -183,7 +228,8 @@ func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Mod
 			mod.release()
 			return nil, fmt.Errorf("load %s: run options: %w", m.Name, err)
 		}
-		s := &runSlot{ro: ro, ins: make([]ort.Value, len(inNames)), outs: make([]ort.Value, len(outNames)), termDone: make(chan struct{}, 1)}
+		s := &runSlot{ro: ro, ins: make([]ort.Value, len(inNames)), outs: make([]ort.Value, len(outNames)), termDone: make(chan struct{}, 1),
+			inCache: make([]cachedValue, len(inNames)), outCache: make([]cachedValue, len(outNames)), ownIn: make([]bool, len(inNames))}
 		mod.allSlots = append(mod.allSlots, s)
 		mod.slots <- s
 	}
@@ -303,14 +349,20 @@ func (m *Model) Run(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
 	if m == nil || m.closed.Load() {
 		return nil, fmt.Errorf("run: %w", ErrClosed)
 	}
+	if m.batch != nil {
+		vals := symVals(nil, len(m.cc.syms))
+		if err := m.cc.bindInputs(inputs, vals); err != nil {
+			m.met.badInput.Inc()
+			return nil, m.errf(err)
+		}
+		return m.batch.submit(ctx, inputs, vals)
+	}
+	// The symbol values stay on the stack on the unbatched path.
 	var buf [8]int64
 	vals := symVals(buf[:0], len(m.cc.syms))
 	if err := m.cc.bindInputs(inputs, vals); err != nil {
 		m.met.badInput.Inc()
 		return nil, m.errf(err)
-	}
-	if m.batch != nil {
-		return m.batch.submit(ctx, inputs, vals)
 	}
 	return m.runOne(ctx, inputs, vals)
 }
@@ -338,7 +390,7 @@ func (m *Model) runOne(ctx context.Context, inputs []Tensor, vals []int64) ([]Te
 	if err != nil {
 		return nil, err
 	}
-	outs, err := m.exec(ctx, slot, inputs)
+	outs, err := m.exec(ctx, slot, inputs, vals)
 	m.slots <- slot
 	if err != nil {
 		return nil, err
@@ -378,33 +430,90 @@ func (m *Model) acquire(ctx context.Context) (*runSlot, error) {
 }
 
 // exec runs inputs on the session with slot's run options; cancelling ctx
-// terminates the run.
-func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor) ([]Tensor, error) {
+// terminates the run. vals are the inputs' symbol values: outputs whose
+// shapes they determine are allocated here and written by ONNX Runtime in
+// place (no copy); the others are allocated by ONNX Runtime and copied.
+func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor, vals []int64) ([]Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		m.met.canceled.Inc()
 		return nil, m.errf(err)
 	}
-	defer clear(slot.ins)
-	defer clear(slot.outs)
+	defer slot.releaseInputs()
 	for i, t := range inputs {
-		v, err := toORT(t)
+		var v ort.Value
+		var err error
+		if n := t.Len(); n > 0 && n <= smallTensor && len(t.Shape) > 0 {
+			if v, err = slot.inCache[i].get(t.DType(), t.Shape); err == nil {
+				copyData(slot.inCache[i].t.Data, t.Data)
+			}
+		} else {
+			v, err = toORT(t)
+			slot.ownIn[i] = err == nil
+		}
 		if err != nil {
-			destroyAll(slot.ins[:i])
 			m.met.badInput.Inc()
 			return nil, m.errf(fmt.Errorf("%w: input %d (%s): %v", ErrBadInput, i, m.cc.in[i].name, err))
 		}
 		slot.ins[i] = v
 	}
-	defer destroyAll(slot.ins)
-	for i, dt := range m.outRank0 {
-		if dt != 0 {
-			v, err := newScalar(dt)
-			if err != nil {
-				destroyAll(slot.outs)
-				return nil, m.errf(err)
+	pre := vals != nil && m.prealloc && !m.preallocOff.Load()
+	outs, err := m.run(ctx, slot, vals, pre)
+	if err != nil && pre && errors.Is(err, ErrRun) {
+		// The outputs' shapes were not what the contract says: run again
+		// letting ONNX Runtime allocate them, and stop preallocating.
+		if outs2, err2 := m.run(ctx, slot, vals, false); err2 == nil {
+			if m.preallocOff.CompareAndSwap(false, true) {
+				m.log.Warn("output shapes differ from the contract's; outputs are copied from now on", logKeyErr, err)
 			}
-			slot.outs[i] = v
+			outs, err = outs2, nil
 		}
+	}
+	return outs, err
+}
+
+// run executes the session once; with pre, outputs the contract sizes are
+// allocated in Go first.
+func (m *Model) run(ctx context.Context, slot *runSlot, vals []int64, pre bool) ([]Tensor, error) {
+	outs := make([]Tensor, len(slot.outs))
+	var cachedBuf [8]bool
+	cached := cachedBuf[:0]
+	if len(outs) <= len(cachedBuf) {
+		cached = cachedBuf[:len(outs)]
+	} else {
+		cached = make([]bool, len(outs))
+	}
+	defer clear(slot.outs)
+	for i := range m.cc.out {
+		o := &m.cc.out[i]
+		var v ort.Value
+		var err error
+		switch {
+		case len(o.dims) == 0:
+			v, err = newScalar(o.dtype)
+		case pre && o.predictable:
+			shape := make([]int64, len(o.dims))
+			for j, d := range o.dims {
+				shape[j] = d.size
+				if d.sym >= 0 {
+					shape[j] = vals[d.sym] + d.off
+				}
+			}
+			if n := shapeSize(shape); n > 0 && n <= smallTensor {
+				// Written into the slot's buffer, copied out after the run.
+				v, err = slot.outCache[i].get(o.dtype, shape)
+				outs[i].Shape = shape
+				cached[i] = true
+			} else if outs[i], err = newZero(o.dtype, shape); err == nil {
+				v, err = toORT(outs[i])
+			}
+		default:
+			continue
+		}
+		if err != nil {
+			slot.releaseOutputs(cached)
+			return nil, m.errf(err)
+		}
+		slot.outs[i] = v
 	}
 	var stop func() bool
 	if ctx.Done() != nil {
@@ -422,7 +531,7 @@ func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor) ([]Ten
 		_ = slot.ro.UnsetTerminate()
 	}
 	if err != nil {
-		destroyAll(slot.outs)
+		slot.releaseOutputs(cached)
 		if cerr := ctx.Err(); cerr != nil {
 			m.met.canceled.Inc()
 			return nil, m.errf(cerr)
@@ -433,19 +542,24 @@ func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor) ([]Ten
 		m.met.runErr.Inc()
 		return nil, m.errf(fmt.Errorf("%w: %v", ErrRun, strings.TrimPrefix(err.Error(), "Error running network: ")))
 	}
-	outs := make([]Tensor, len(slot.outs))
 	var cerr error
 	for i, v := range slot.outs {
 		if v == nil {
 			cerr = fmt.Errorf("%w: output %d missing", ErrRun, i)
 			continue
 		}
-		t, err := fromORT(v)
-		_ = v.Destroy()
-		if err != nil && cerr == nil {
-			cerr = fmt.Errorf("%w: output %d (%s): %v", ErrContract, i, m.cc.out[i].name, err)
+		switch {
+		case cached[i]:
+			outs[i].Data = cloneData(slot.outCache[i].t.Data)
+			continue // the slot keeps the value
+		case outs[i].Data == nil:
+			t, err := fromORT(v)
+			if err != nil && cerr == nil {
+				cerr = fmt.Errorf("%w: output %d (%s): %v", ErrContract, i, m.cc.out[i].name, err)
+			}
+			outs[i] = t
 		}
-		outs[i] = t
+		_ = v.Destroy()
 	}
 	if cerr != nil {
 		m.met.contractEr.Inc()
@@ -454,14 +568,72 @@ func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor) ([]Ten
 	return outs, nil
 }
 
-func destroyAll(vs []ort.Value) {
-	for i, v := range vs {
-		if v != nil {
+// newZero allocates a zeroed tensor.
+func newZero(dt DType, shape []int64) (Tensor, error) {
+	n := shapeSize(shape)
+	if n < 0 || n > 1<<33 {
+		return Tensor{}, fmt.Errorf("invalid output shape %v", shape)
+	}
+	switch dt {
+	case Float32:
+		return Tensor{Shape: shape, Data: make([]float32, n)}, nil
+	case Float64:
+		return Tensor{Shape: shape, Data: make([]float64, n)}, nil
+	case Int8:
+		return Tensor{Shape: shape, Data: make([]int8, n)}, nil
+	case Uint8:
+		return Tensor{Shape: shape, Data: make([]uint8, n)}, nil
+	case Int16:
+		return Tensor{Shape: shape, Data: make([]int16, n)}, nil
+	case Uint16:
+		return Tensor{Shape: shape, Data: make([]uint16, n)}, nil
+	case Int32:
+		return Tensor{Shape: shape, Data: make([]int32, n)}, nil
+	case Uint32:
+		return Tensor{Shape: shape, Data: make([]uint32, n)}, nil
+	case Int64:
+		return Tensor{Shape: shape, Data: make([]int64, n)}, nil
+	case Uint64:
+		return Tensor{Shape: shape, Data: make([]uint64, n)}, nil
+	case Bool:
+		return Tensor{Shape: shape, Data: make([]bool, n)}, nil
+	}
+	return Tensor{}, fmt.Errorf("unsupported dtype %s", dt)
+}
+
+// releaseInputs destroys the ORT values created for one run's inputs and
+// forgets the slot's references.
+func (s *runSlot) releaseInputs() {
+	for i, v := range s.ins {
+		if s.ownIn[i] && v != nil {
 			_ = v.Destroy()
-			vs[i] = nil
 		}
+		s.ins[i], s.ownIn[i] = nil, false
 	}
 }
+
+// releaseOutputs destroys the ORT values created for one run's outputs
+// (not the slot's cached ones) after a failure.
+func (s *runSlot) releaseOutputs(cached []bool) {
+	for i, v := range s.outs {
+		if v != nil && !cached[i] {
+			_ = v.Destroy()
+		}
+		s.outs[i] = nil
+	}
+}
+
+// close destroys the slot's ORT objects.
+func (s *runSlot) close() error {
+	for i := range s.inCache {
+		s.inCache[i].release()
+	}
+	for i := range s.outCache {
+		s.outCache[i].release()
+	}
+	return s.ro.Destroy()
+}
+
 
 // toORT wraps a tensor's Go memory in an ORT value (no copy, except for
 // scalars).
@@ -728,7 +900,7 @@ func (m *Model) release() {
 	}
 	var errs []error
 	for _, s := range m.allSlots {
-		if err := s.ro.Destroy(); err != nil {
+		if err := s.close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -294,3 +294,36 @@ func (t Tensor) float64At(i int) float64 {
 	}
 	return 0
 }
+
+// copyData copies src into dst, slices of the same element type and length.
+func copyData(dst, src any) {
+	switch d := dst.(type) {
+	case []float32:
+		copy(d, src.([]float32))
+	case []float64:
+		copy(d, src.([]float64))
+	case []int8:
+		copy(d, src.([]int8))
+	case []uint8:
+		copy(d, src.([]uint8))
+	case []int16:
+		copy(d, src.([]int16))
+	case []uint16:
+		copy(d, src.([]uint16))
+	case []int32:
+		copy(d, src.([]int32))
+	case []uint32:
+		copy(d, src.([]uint32))
+	case []int64:
+		copy(d, src.([]int64))
+	case []uint64:
+		copy(d, src.([]uint64))
+	case []bool:
+		copy(d, src.([]bool))
+	}
+}
+
+// cloneData returns a copy of a data slice.
+func cloneData(src any) any {
+	return Tensor{Data: src}.Clone().Data
+}
