@@ -634,7 +634,6 @@ func (s *runSlot) close() error {
 	return s.ro.Destroy()
 }
 
-
 // toORT wraps a tensor's Go memory in an ORT value (no copy, except for
 // scalars).
 func toORT(t Tensor) (ort.Value, error) {
