@@ -38,14 +38,21 @@ for f in bin/zhiyin third_party/onnxruntime/libonnxruntime.so.1 third_party/mode
 done
 [[ -f packaging/zhiyin.yaml ]] || die "packaging/zhiyin.yaml (the shipped /etc/zhiyin/zhiyin.yaml) is missing"
 
-# Stage the bundled models with normalised modes: everything fetched for
-# Silero VAD (the weights and, once present, its model.yaml manifest) and the
-# model catalog. Test contract models under models/ are never shipped.
+# Stage the bundled models with normalised modes. A bundled model is a folder
+# of third_party/models/ (weights fetched by scripts/fetch-deps.sh, pinned),
+# joined by the committed files of the folder of the same name in models/
+# (its model.yaml manifest). Nothing else from models/ ships: catalog.yaml is
+# embedded in the binary, testdata/ holds test contract models.
 stage=$root/dist/.stage
 rm -rf "$stage"
 mkdir -p "$stage/models"
-cp -R --no-preserve=mode,ownership,timestamps third_party/models/silero-vad "$stage/models/"
-[[ -f models/catalog.yaml ]] && cp --no-preserve=mode,ownership,timestamps models/catalog.yaml "$stage/models/"
+for dir in third_party/models/*/; do
+  name=$(basename "$dir")
+  cp -R --no-preserve=mode,ownership,timestamps "$dir" "$stage/models/$name"
+  if [[ -d models/$name ]]; then
+    cp -R --no-preserve=mode,ownership,timestamps "models/$name/." "$stage/models/$name/"
+  fi
+done
 chmod -R u=rwX,go=rX "$stage"
 
 export ZHIYIN_VERSION=$version
