@@ -29,6 +29,8 @@ type batcher struct {
 	started bool
 	wg      sync.WaitGroup
 
+	taken atomic.Int64 // requests moved from the queue into batches (tests)
+
 	mu      sync.Mutex
 	head    *batchReq
 	tail    *batchReq
@@ -138,6 +140,12 @@ func (b *batcher) submit(ctx context.Context, inputs []Tensor, vals []int64) ([]
 		b.mu.Unlock()
 		if wasQueued {
 			m.met.queue.Dec()
+		} else {
+			// It may sit in a forming batch: let the loop drop it.
+			select {
+			case b.notify <- struct{}{}:
+			default:
+			}
 		}
 		m.met.canceled.Inc()
 		return nil, m.errf(ctx.Err())
@@ -189,6 +197,7 @@ func (b *batcher) take(batch []*batchReq, rows int64) ([]*batchReq, int64) {
 	b.mu.Unlock()
 	if taken > 0 {
 		b.m.met.queue.Sub(float64(taken))
+		b.taken.Add(int64(taken))
 	}
 	return batch, rows
 }
@@ -223,14 +232,11 @@ func tensorsEqual(a, b Tensor) bool {
 
 func (b *batcher) loop() {
 	defer b.wg.Done()
-	var timer *time.Timer
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	maxRows := int64(b.cfg.MaxBatch)
 	for {
-		var slot *runSlot
-		select {
-		case slot = <-b.m.slots:
-		case <-b.stopCh:
-			return
-		}
+		// The oldest request starts a batch.
 		var batch []*batchReq
 		var rows int64
 		for len(batch) == 0 {
@@ -240,38 +246,88 @@ func (b *batcher) loop() {
 			select {
 			case <-b.notify:
 			case <-b.stopCh:
-				b.m.slots <- slot
 				return
 			}
 		}
-		// Add what is queued; then wait up to MaxWait for more.
-		batch, rows = b.take(batch, rows)
-		if rows < int64(b.cfg.MaxBatch) && b.cfg.MaxWait > 0 {
-			deadline := time.Now().Add(b.cfg.MaxWait)
-			for rows < int64(b.cfg.MaxBatch) {
-				d := time.Until(deadline)
-				if d <= 0 {
-					break
-				}
-				if timer == nil {
-					timer = time.NewTimer(d)
-				} else {
-					timer.Reset(d)
-				}
+		deadline := time.Now().Add(b.cfg.MaxWait)
+		// While every run slot is busy, keep filling the batch, so that
+		// under load a full batch is ready the moment a slot frees.
+		var slot *runSlot
+		for slot == nil && len(batch) > 0 {
+			if rows >= maxRows {
+				// Full: wait for a slot; a caller giving up wakes the
+				// loop (notify) so that its place is given to another.
 				select {
+				case slot = <-b.m.slots:
 				case <-b.notify:
-					timer.Stop()
-					batch, rows = b.take(batch, rows)
-					continue
-				case <-timer.C:
+					batch, rows = prune(batch, rows)
 				case <-b.stopCh:
-					timer.Stop()
+					b.fail(batch)
+					return
 				}
+				continue
+			}
+			select {
+			case slot = <-b.m.slots:
+			case <-b.notify:
+				batch, rows = prune(batch, rows)
+				batch, rows = b.take(batch, rows)
+			case <-b.stopCh:
+				b.fail(batch)
+				return
+			}
+		}
+		if slot == nil {
+			continue // everyone in the forming batch gave up
+		}
+		// A slot is free: add what is queued, then wait for more until
+		// MaxWait after the first request.
+		batch, rows = b.take(batch, rows)
+		for rows < maxRows && b.cfg.MaxWait > 0 {
+			d := time.Until(deadline)
+			if d <= 0 {
 				break
 			}
+			timer.Reset(d)
+			select {
+			case <-b.notify:
+				timer.Stop()
+				batch, rows = b.take(batch, rows)
+				continue
+			case <-timer.C:
+			case <-b.stopCh:
+				timer.Stop()
+			}
+			break
+		}
+		// Callers that gave up while the batch formed do not run.
+		if batch, rows = prune(batch, rows); len(batch) == 0 {
+			b.m.slots <- slot
+			continue
 		}
 		b.wg.Add(1)
 		go b.run(slot, batch, rows)
+	}
+}
+
+// prune drops the requests whose callers gave up.
+func prune(batch []*batchReq, rows int64) ([]*batchReq, int64) {
+	live := batch[:0]
+	for _, r := range batch {
+		if r.ctx.Err() == nil {
+			live = append(live, r)
+		} else {
+			rows -= r.rows
+		}
+	}
+	clear(batch[len(live):])
+	return live, rows
+}
+
+// fail answers requests taken from the queue with ErrClosed.
+func (b *batcher) fail(batch []*batchReq) {
+	for _, r := range batch {
+		r.res <- batchRes{err: b.m.errf(ErrClosed)}
 	}
 }
 

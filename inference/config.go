@@ -18,9 +18,13 @@ type Config struct {
 	// Provider is cpu, cuda or auto (CUDA when it is usable, else CPU).
 	// With cuda or auto, a model falls back to the CPU when CUDA is not
 	// usable; with cuda that also makes `zhiyin doctor` fail.
-	Provider string     `yaml:"provider"`
-	CPU      CPUConfig  `yaml:"cpu"`
-	CUDA     CUDAConfig `yaml:"cuda"`
+	Provider string `yaml:"provider"`
+	// ORTLogLevel is what ONNX Runtime itself writes to stderr: verbose,
+	// info, warning, error or fatal (the default: its errors reach zhiyin's
+	// log anyway, through the errors it returns; raise it when debugging).
+	ORTLogLevel string     `yaml:"ort_log_level"`
+	CPU         CPUConfig  `yaml:"cpu"`
+	CUDA        CUDAConfig `yaml:"cuda"`
 	// ModelDirs are searched for model folders (DIR/NAME/model.yaml) before
 	// the default ones: <data_dir>/models, /usr/share/zhiyin/models and, in
 	// a source tree, third_party/models.
@@ -34,7 +38,9 @@ type Config struct {
 	// fail. Required models are preloaded.
 	Required []string `yaml:"required"`
 	// Concurrency is how many runs of one model may execute at once
-	// (requests beyond wait); 0 means one per CPU.
+	// (requests beyond wait). 0 means one per CPU for unbatched models and
+	// 1 for batched ones: ONNX Runtime already spreads one run over the
+	// cores, and the next batch forms while it runs.
 	Concurrency int `yaml:"concurrency"`
 	// IdleUnload unloads a model not used for this long, releasing its
 	// memory; it is loaded again (with warm-up) by the next request. 0
@@ -146,15 +152,16 @@ const VADModel = "silero-vad"
 // DefaultConfig returns the built-in defaults.
 func DefaultConfig() Config {
 	return Config{
-		Provider: "auto",
-		CPU:      CPUConfig{Arena: true},
+		Provider:    "auto",
+		ORTLogLevel: "fatal",
+		CPU:         CPUConfig{Arena: true},
 		CUDA: CUDAConfig{
 			ArenaExtendStrategy: "same_as_requested",
 			CuDNNConvAlgoSearch: "heuristic",
 			CopyInDefaultStream: true,
 		},
 		Preload:  []string{VADModel},
-		Batching: BatchConfig{Mode: "auto", MaxBatch: 16, MaxWait: 2 * time.Millisecond, QueueSize: 256},
+		Batching: BatchConfig{Mode: "auto", MaxBatch: 32, MaxWait: 2 * time.Millisecond, QueueSize: 256},
 		Shadow:   ShadowConfig{Fraction: 0.1, Window: time.Hour, MaxInflight: 2},
 	}
 }
@@ -167,6 +174,9 @@ const maxThreads = 1024
 // Validate implements config.Validatable.
 func (c *Config) Validate(v *config.Validator) {
 	validProvider(v, "provider", c.Provider, false)
+	if _, ok := ortLogLevels[c.ORTLogLevel]; !ok {
+		v.Errorf("ort_log_level", "must be verbose, info, warning, error or fatal, got %q", c.ORTLogLevel)
+	}
 	for i, d := range c.ModelDirs {
 		if d == "" || !filepath.IsAbs(d) && filepath.Clean(d) != d {
 			v.Errorf("model_dirs", "entry %d: use a non-empty clean path, got %q", i, d)
@@ -345,9 +355,6 @@ func (c *Config) settingsFor(name string, numCPU int) modelSettings {
 	}
 	if mc.Concurrency > 0 {
 		s.concurrency = mc.Concurrency
-	}
-	if s.concurrency == 0 {
-		s.concurrency = max(numCPU, 1)
 	}
 	if mc.IdleUnload > 0 {
 		s.idleUnload = mc.IdleUnload

@@ -27,6 +27,7 @@ func TestConfigValidation(t *testing.T) {
 		yaml, path, msg string
 	}{
 		{"provider: gpu", "inference.provider", "cpu, cuda or auto"},
+		{"ort_log_level: loud", "inference.ort_log_level", "verbose, info"},
 		{"cpu: {intra_op_threads: -1}", "inference.cpu.intra_op_threads", "must be 0"},
 		{"cpu: {inter_op_threads: 5000}", "inference.cpu.inter_op_threads", "must be 0"},
 		{"cuda: {device_id: -1}", "inference.cuda.device_id", "0 to 255"},
@@ -94,7 +95,7 @@ func TestModelSettingsInherit(t *testing.T) {
 	}
 	def := DefaultConfig()
 	c := def.settingsFor("c", 6)
-	if c.concurrency != 6 || c.provider != "auto" {
+	if c.concurrency != 0 || c.provider != "auto" {
 		t.Errorf("c: %+v", c)
 	}
 }

@@ -26,3 +26,19 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func histCountB(o prometheus.Observer) uint64 {
+	var m dto.Metric
+	_ = o.(prometheus.Metric).Write(&m)
+	return m.GetHistogram().GetSampleCount()
+}
+
+// gaugeValue returns a gauge's value.
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}

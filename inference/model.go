@@ -23,7 +23,7 @@ type LoadOptions struct {
 	// configuration.
 	Provider string
 	// Concurrency is how many runs may execute at once; 0 means one per
-	// CPU.
+	// CPU without batching and 1 with it.
 	Concurrency int
 	// Batch configures micro-batching; the zero value (Mode "") is off.
 	// Manifest hints are not applied here (the Registry applies them).
@@ -171,7 +171,11 @@ func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Mod
 		opts.Metrics, _ = NewMetrics(nil)
 	}
 	concurrency := opts.Concurrency
-	if concurrency <= 0 {
+	switch {
+	case concurrency > 0:
+	case batching:
+		concurrency = 1
+	default:
 		concurrency = runtime.GOMAXPROCS(0)
 	}
 
@@ -458,7 +462,7 @@ func (m *Model) exec(ctx context.Context, slot *runSlot, inputs []Tensor, vals [
 	}
 	pre := vals != nil && m.prealloc && !m.preallocOff.Load()
 	outs, err := m.run(ctx, slot, vals, pre)
-	if err != nil && pre && errors.Is(err, ErrRun) {
+	if err != nil && pre && errors.Is(err, ErrRun) && strings.Contains(strings.ToLower(err.Error()), "shape") {
 		// The outputs' shapes were not what the contract says: run again
 		// letting ONNX Runtime allocate them, and stop preallocating.
 		if outs2, err2 := m.run(ctx, slot, vals, false); err2 == nil {

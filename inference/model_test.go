@@ -349,10 +349,11 @@ func TestCancelTerminatesRun(t *testing.T) {
 	}
 }
 
-// A cancelled caller leaves the batch queue at once, freeing its place.
+// A cancelled caller leaves the batch queue (or the batch being formed) at
+// once, freeing its place.
 func TestCancelFreesBatchSlot(t *testing.T) {
 	met, _ := NewMetrics(nil)
-	m := load(t, "slow", LoadOptions{Provider: "cpu", Concurrency: 1, Metrics: met, Batch: BatchConfig{Mode: "on", MaxBatch: 1, QueueSize: 2}, SkipWarmup: true})
+	m := load(t, "slow", LoadOptions{Provider: "cpu", Concurrency: 1, Metrics: met, Batch: BatchConfig{Mode: "on", MaxBatch: 1, QueueSize: 1}, SkipWarmup: true})
 	// ~30 s of work: it holds the only run slot until the test cancels it.
 	big := []Tensor{NewTensor([]int64{1 << 15, 256}, make([]float32, 1<<23))}
 	small := []Tensor{NewTensor([]int64{1, 256}, make([]float32, 256))}
@@ -361,13 +362,15 @@ func TestCancelFreesBatchSlot(t *testing.T) {
 	longDone := make(chan error, 1)
 	go func() { _, err := m.Run(longCtx, big); longDone <- err }()
 	waitFor(t, func() bool { return histCount(t, met.batchSize.WithLabelValues("slow", "1")) == 1 })
-	// Fill the queue with two requests, then cancel them.
+	queued := func() int { m.batch.mu.Lock(); defer m.batch.mu.Unlock(); return m.batch.n }
+	// One request forms the next batch (full at 1 row), one waits in the
+	// queue (full at 1).
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 2)
-	for i := 0; i < 2; i++ {
-		go func() { _, err := m.Run(ctx, small); errs <- err }()
-	}
-	waitFor(t, func() bool { m.batch.mu.Lock(); defer m.batch.mu.Unlock(); return m.batch.n == 2 })
+	go func() { _, err := m.Run(ctx, small); errs <- err }()
+	waitFor(t, func() bool { return m.batch.taken.Load() == 2 })
+	go func() { _, err := m.Run(ctx, small); errs <- err }()
+	waitFor(t, func() bool { return queued() == 1 })
 	if _, err := m.Run(context.Background(), small); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("third request: err = %v, want ErrOverloaded", err)
 	}
@@ -378,17 +381,20 @@ func TestCancelFreesBatchSlot(t *testing.T) {
 		}
 	}
 	// Their places are free while the long run still holds the slot.
-	if n := func() int { m.batch.mu.Lock(); defer m.batch.mu.Unlock(); return m.batch.n }(); n != 0 {
-		t.Fatalf("queue still holds %d cancelled requests", n)
-	}
+	waitFor(t, func() bool { return queued() == 0 })
 	done := make(chan error, 1)
 	go func() { _, err := m.Run(context.Background(), small); done <- err }()
+	waitFor(t, func() bool { return m.batch.taken.Load() == 3 }) // in the forming batch
 	stopLong()
 	if err := <-longDone; !errors.Is(err, context.Canceled) {
 		t.Errorf("long run: %v", err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("request after cancellations: %v", err)
+	}
+	// The cancelled requests never ran: 1 long batch + 1 small one.
+	if n := histCount(t, met.batchSize.WithLabelValues("slow", "1")); n != 2 {
+		t.Errorf("%d batches ran, want 2", n)
 	}
 }
 

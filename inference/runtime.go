@@ -72,7 +72,11 @@ func (r *Runtime) Start() error {
 		return fmt.Errorf("start ONNX Runtime: another runtime is already open in this process")
 	}
 	ort.SetSharedLibraryPath(path)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	level, ok := ortLogLevels[r.cfg.ORTLogLevel]
+	if !ok {
+		level = ort.LoggingLevelFatal
+	}
+	if err := ort.InitializeEnvironment(ortLogOption(level)); err != nil {
 		// onnxruntime_go fails to get the API struct when the library's API
 		// is older than it needs; say which library and version that was.
 		v := ort.GetVersion()
@@ -85,6 +89,33 @@ func (r *Runtime) Start() error {
 	r.started, r.path, r.how, r.version = true, path, how, ort.GetVersion()
 	r.log.Info("onnx runtime loaded", logKeyPath, path, "chosen_by", how, logKeyVersion, r.version)
 	return nil
+}
+
+// ortLogLevels maps inference.ort_log_level to ORT's levels.
+var ortLogLevels = map[string]ort.LoggingLevel{
+	"verbose": ort.LoggingLevelVerbose, "info": ort.LoggingLevelInfo, "warning": ort.LoggingLevelWarning,
+	"error": ort.LoggingLevelError, "fatal": ort.LoggingLevelFatal,
+}
+
+func ortLogOption(l ort.LoggingLevel) ort.EnvironmentOption {
+	switch l {
+	case ort.LoggingLevelVerbose:
+		return ort.WithLogLevelVerbose()
+	case ort.LoggingLevelInfo:
+		return ort.WithLogLevelInfo()
+	case ort.LoggingLevelWarning:
+		return ort.WithLogLevelWarning()
+	case ort.LoggingLevelError:
+		return ort.WithLogLevelError()
+	}
+	return ort.WithLogLevelFatal()
+}
+
+func (r *Runtime) logLevel() ort.LoggingLevel {
+	if l, ok := ortLogLevels[r.cfg.ORTLogLevel]; ok {
+		return l
+	}
+	return ort.LoggingLevelFatal
 }
 
 // apiAtLeast reports whether an ORT version string "1.24.1" has API >= min
@@ -201,7 +232,7 @@ func (r *Runtime) sessionOptions(provider string) (so *ort.SessionOptions, ep, r
 		if err = co.Update(cudaOptions(r.cfg.CUDA)); err == nil {
 			err = so.AppendExecutionProviderCUDA(co)
 		}
-		_ = ort.SetEnvironmentLogLevel(ort.LoggingLevelError)
+		_ = ort.SetEnvironmentLogLevel(r.logLevel())
 		r.envMu.Unlock()
 		_ = co.Destroy()
 	}
