@@ -9,7 +9,8 @@
 # Two chroots, both from `debootstrap --variant=minbase bookworm`:
 #   systemd   minbase + systemd, like a real server: the maintainer scripts
 #             take the systemd-sysusers / systemd-tmpfiles path. Here run:
-#             zhiyin version, check-config and doctor (as the zhiyin user),
+#             zhiyin version, check-config, doctor and models verify (as
+#             the zhiyin user),
 #             user, directory and conffile checks, `zhiyin serve` on a
 #             socket-activated listener (answers /healthz, stops cleanly), an upgrade to a next
 #             version that must keep a locally edited /etc/zhiyin/zhiyin.yaml,
@@ -20,8 +21,8 @@
 #
 # Cache (.cache/pkgtest, git-ignored): the two pristine chroots, debootstrap's
 # and apt's downloaded .debs. A chroot counts only when its marker file holds
-# the expected key; a half-made one (an interrupted run) is unmounted, deleted
-# and rebuilt. Each run works on throwaway copies, so reruns start from the
+# the expected key and is less than two weeks old; a half-made one (an
+# interrupted run) is unmounted, deleted and rebuilt. Each run works on throwaway copies, so reruns start from the
 # same clean state. Everything mounted is unmounted on exit, also on failure.
 # Cold (empty cache) a few minutes, warm well under one.
 set -euo pipefail
@@ -110,7 +111,10 @@ in_chroot() { chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LAN
 ensure_chroot() {
   local name=$1 key=$2 build=$3 dir=$cache/$1
   remove "$dir.partial"
-  if [[ -f $dir/.zhiyin-pkgtest && $(<"$dir/.zhiyin-pkgtest") == "$key" ]]; then
+  # Older than two weeks: the mirror has moved on (point releases drop the
+  # old .debs), so rebuild rather than update the lists on every run.
+  if [[ -f $dir/.zhiyin-pkgtest && $(<"$dir/.zhiyin-pkgtest") == "$key" &&
+    -z $(find "$dir/.zhiyin-pkgtest" -mtime +14) ]]; then
     return 0
   fi
   [[ -e $dir ]] && log "cached chroot $name is incomplete or stale: rebuilding"
@@ -149,7 +153,8 @@ build_systemd() {
 
 minbase_key="v$cache_version $suite minbase $mirror"
 ensure_chroot minbase "$minbase_key" build_minbase
-ensure_chroot systemd "$minbase_key +systemd" build_systemd
+# Rebuilt whenever minbase is (its marker's time is part of the key).
+ensure_chroot systemd "$minbase_key +systemd $(stat -c %Y "$cache/minbase/.zhiyin-pkgtest")" build_systemd
 
 # --- working copies -----------------------------------------------------------
 
@@ -245,6 +250,20 @@ if [[ $doctor_rc -eq 2 && $doctor_out == *'unknown command "doctor"'* ]]; then
 else
   printf '%s\n' "$doctor_out" | sed 's/^/    /' >&2
   if [[ $doctor_rc -eq 0 ]]; then ok "systemd: zhiyin doctor (exit 0)"; else bad "systemd: zhiyin doctor exited $doctor_rc"; fi
+fi
+
+# The bundled models (/usr/share/zhiyin/models) are found and intact.
+set +e
+models_out=$(as_zhiyin "$w" zhiyin models verify 2>&1)
+models_rc=$?
+set -e
+if [[ $models_rc -eq 2 && $models_out == *'unknown command "models"'* ]]; then
+  log "SKIP systemd: 'zhiyin models' does not exist in this build yet; not checked"
+else
+  printf '%s\n' "$models_out" | sed 's/^/    /' >&2
+  check "systemd: zhiyin models verify (bundled models, as zhiyin) exit status" "$models_rc" 0
+  [[ $models_out == *silero-vad* ]] && ok "systemd: the bundled silero-vad model is found" ||
+    bad "systemd: zhiyin models verify does not mention silero-vad"
 fi
 
 # serve: the installed daemon, as the zhiyin user, on a listener passed the
