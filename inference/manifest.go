@@ -173,7 +173,7 @@ func (d Dim) MarshalYAML() (any, error) {
 }
 
 // WarmupCase is one shape bucket run at load before the model counts as
-// ready.
+// ready. List the most common shape first: it also runs last.
 type WarmupCase struct {
 	// Shapes gives every input's shape by contract name.
 	Shapes map[string][]int64 `yaml:"shapes"`

@@ -829,6 +829,10 @@ func (m *Model) warmupCases(batching bool, maxBatch int) ([][]Tensor, error) {
 
 // warmupRuns is how often each warm-up case runs: the first run allocates
 // and plans memory, the second confirms the steady state.
+//
+// Each case runs on one slot (the first free one); with concurrency above
+// 1 the other slots' small-tensor caches fill on their first request,
+// which costs two cgo calls per tensor, not a cold start.
 const warmupRuns = 2
 
 func (m *Model) warmup(ctx context.Context, batching bool, maxBatch int) error {
@@ -836,6 +840,9 @@ func (m *Model) warmup(ctx context.Context, batching bool, maxBatch int) error {
 	if err != nil {
 		return err
 	}
+	// The first case (the most common shape, by convention) runs again
+	// last, so that the caches of the slot it ran on hold its shapes.
+	cases = append(cases, cases[0])
 	for ci, ins := range cases {
 		for r := 0; r < warmupRuns; r++ {
 			vals := symVals(nil, len(m.cc.syms))
