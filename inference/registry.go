@@ -63,6 +63,12 @@ type Registry struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	compares map[string]Comparator
+
+	// Replaced versions still serving requests are released in the
+	// background once drained (bg); Stop waits for them and, when its
+	// context ends, closes bgKill to terminate what still runs.
+	bg     sync.WaitGroup
+	bgKill chan struct{}
 }
 
 // NewRegistry returns a registry over the models found in dirs (see
@@ -81,6 +87,7 @@ func NewRegistry(rt *Runtime, cfg Config, dirs []string, log *slog.Logger, reg p
 	r := &Registry{
 		rt: rt, cfg: cfg, dirs: dirs, log: log, met: met, mErr: err, ready: ready,
 		ncpu: runtime.GOMAXPROCS(0), now: time.Now, entries: map[string]*entry{}, compares: map[string]Comparator{},
+		bgKill: make(chan struct{}),
 	}
 	if len(dirs) > 0 {
 		r.store = NewStore(dirs[0], nil)
@@ -189,6 +196,15 @@ func (r *Registry) Stop(ctx context.Context) error {
 		if err := e.close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Versions replaced earlier and still draining.
+	done := make(chan struct{})
+	go func() { r.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		close(r.bgKill)
+		<-done
 	}
 	return errors.Join(errs...)
 }
@@ -372,17 +388,39 @@ func (r *Registry) retireAndClose(ctx context.Context, v *version, reason string
 	r.met.memory.DeleteLabelValues(v.model.Name(), v.model.Version(), "host")
 	r.met.memory.DeleteLabelValues(v.model.Name(), v.model.Version(), "gpu")
 	r.met.unloads.WithLabelValues(v.model.Name(), reason).Inc()
-	closeIt := func() {
-		if err := v.model.Close(); err != nil {
+	closeIt := func(ctx context.Context) {
+		if err := v.model.Shutdown(ctx); err != nil {
 			r.log.Warn("release model", logKeyModel, v.model.Name(), logKeyErr, err)
 		}
 	}
 	select {
 	case <-v.drained:
-		closeIt()
+		closeIt(context.Background())
+		return
 	case <-ctx.Done():
-		go func() { <-v.drained; closeIt() }()
 	}
+	// Still serving requests: release it when they are done, or when Stop
+	// gives up waiting (then what still runs is terminated). Once Stop has
+	// begun, release it here, within the caller's (Stop's) deadline.
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		closeIt(ctx)
+		return
+	}
+	r.bg.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.bg.Done()
+		select {
+		case <-v.drained:
+			closeIt(context.Background())
+		case <-r.bgKill:
+			expired, cancel := context.WithCancel(context.Background())
+			cancel()
+			closeIt(expired)
+		}
+	}()
 }
 
 // acquire returns the serving version with a reference held, loading it

@@ -430,3 +430,51 @@ func testmodelsClassifier(t *testing.T, version string) testmodels.Folder {
 	t.Helper()
 	return testmodels.ClassifierVersion(91, version)
 }
+
+// A version replaced while a long request runs on it drains in the
+// background; Stop waits for it and terminates it when its context ends.
+func TestStopReleasesDrainingVersion(t *testing.T) {
+	store := t.TempDir()
+	s := NewStore(store, nil)
+	if _, err := s.Install(context.Background(), filepath.Join(testdataDir, "slow"), InstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := copyModel(t, "slow")
+	b, _ := os.ReadFile(filepath.Join(v2, ManifestFile))
+	os.WriteFile(filepath.Join(v2, ManifestFile), []byte(strings.Replace(string(b), `version: "1"`, `version: "2"`, 1)), 0o644)
+	if _, err := s.Install(context.Background(), v2, InstallOptions{Candidate: true}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Preload = []string{"slow"}
+	cfg.Concurrency = 1
+	r, _, _ := newRegistry(t, cfg, []string{store})
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := r.Handle("slow")
+	long := make(chan error, 1)
+	go func() {
+		_, err := h.Run(context.Background(), []Tensor{NewTensor([]int64{1 << 15, 256}, make([]float32, 1<<23))})
+		long <- err
+	}()
+	m, _ := h.Model(context.Background())
+	waitFor(t, func() bool { return len(m.slots) == 0 })
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.Promote(short, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	// New requests go to version 2 while version 1 still runs the long one.
+	if _, err := h.Run(context.Background(), []Tensor{NewTensor([]int64{1, 256}, make([]float32, 256))}); err != nil {
+		t.Fatal(err)
+	}
+	stopCtx, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if err := r.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-long; !errors.Is(err, ErrClosed) {
+		t.Fatalf("long request on the replaced version: %v, want ErrClosed (terminated by Stop)", err)
+	}
+}
