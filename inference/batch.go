@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,8 @@ type batcher struct {
 	m       *Model
 	cfg     BatchConfig
 	shared  []int // inputs without a batch axis: must be equal to share a run
-	notify  chan struct{}
+	notify  chan struct{} // a request was queued
+	gone    chan struct{} // a caller gave up (it may sit in the forming batch)
 	stopCh  chan struct{}
 	started bool
 	wg      sync.WaitGroup
@@ -54,7 +56,7 @@ type batchRes struct {
 }
 
 func newBatcher(m *Model, cfg BatchConfig) *batcher {
-	b := &batcher{m: m, cfg: cfg, notify: make(chan struct{}, 1), stopCh: make(chan struct{})}
+	b := &batcher{m: m, cfg: cfg, notify: make(chan struct{}, 1), gone: make(chan struct{}, 1), stopCh: make(chan struct{})}
 	if b.cfg.MaxBatch < 1 {
 		b.cfg.MaxBatch = 1
 	}
@@ -143,7 +145,7 @@ func (b *batcher) submit(ctx context.Context, inputs []Tensor, vals []int64) ([]
 		} else {
 			// It may sit in a forming batch: let the loop drop it.
 			select {
-			case b.notify <- struct{}{}:
+			case b.gone <- struct{}{}:
 			default:
 			}
 		}
@@ -259,7 +261,7 @@ func (b *batcher) loop() {
 				// loop (notify) so that its place is given to another.
 				select {
 				case slot = <-b.m.slots:
-				case <-b.notify:
+				case <-b.gone:
 					batch, rows = prune(batch, rows)
 				case <-b.stopCh:
 					b.fail(batch)
@@ -270,8 +272,9 @@ func (b *batcher) loop() {
 			select {
 			case slot = <-b.m.slots:
 			case <-b.notify:
-				batch, rows = prune(batch, rows)
 				batch, rows = b.take(batch, rows)
+			case <-b.gone:
+				batch, rows = prune(batch, rows)
 			case <-b.stopCh:
 				b.fail(batch)
 				return
@@ -453,6 +456,19 @@ func (b *batcher) merge(batch []*batchReq, rows int64) ([]Tensor, []int64, error
 				shape[j] = mvals[d.sym] + d.off
 			}
 		}
+		if spec.batchAxis == 0 && samePastFirst(batch, i, shape) {
+			// Rows of equal shape: concatenate.
+			t, err := newZero(spec.dtype, shape)
+			if err != nil {
+				return nil, nil, fmt.Errorf("merge input %s: %w", spec.name, err)
+			}
+			at := 0
+			for _, r := range batch {
+				at += copyAt(t.Data, at, r.inputs[i].Data)
+			}
+			merged[i] = t
+			continue
+		}
 		t, err := Filled(spec.dtype, shape, spec.pad)
 		if err != nil {
 			return nil, nil, fmt.Errorf("merge input %s: %w", spec.name, err)
@@ -486,12 +502,28 @@ func (b *batcher) split(j int, o Tensor, r *batchReq, off int64) (Tensor, error)
 			}
 		}
 	}
+	if spec.batchAxis == 0 && slices.Equal(shape[1:], o.Shape[1:]) {
+		// Whole rows: one contiguous slice.
+		inner := shapeSize(shape[1:])
+		return Tensor{Shape: shape, Data: sliceClone(o.Data, int(off*inner), int((off+r.rows)*inner))}, nil
+	}
 	t, err := Filled(o.DType(), shape, 0)
 	if err != nil {
 		return Tensor{}, fmt.Errorf("split output %s: %w", spec.name, err)
 	}
 	copyBlock(t, make([]int64, len(shape)), o, srcOff, shape)
 	return t, nil
+}
+
+// samePastFirst reports whether every request's input i has the merged
+// shape past the batch axis (axis 0): no padding is needed.
+func samePastFirst(batch []*batchReq, i int, shape []int64) bool {
+	for _, r := range batch {
+		if !slices.Equal(r.inputs[i].Shape[1:], shape[1:]) {
+			return false
+		}
+	}
+	return true
 }
 
 // copyBlock copies the block of the given size starting at srcOff in src to

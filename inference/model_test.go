@@ -410,53 +410,68 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 // Batched results equal unbatched ones, with variable lengths padded and
-// trimmed back.
+// trimmed back (dynlen) and with rows of equal shape concatenated (multio,
+// with a shared non-batched input).
 func TestBatchingMatchesUnbatched(t *testing.T) {
-	single := load(t, "dynlen", LoadOptions{Provider: "cpu", Concurrency: 1})
-	met, _ := NewMetrics(nil)
-	batched := load(t, "dynlen", LoadOptions{Provider: "cpu", Concurrency: 1, Metrics: met,
-		Batch: BatchConfig{Mode: "on", MaxBatch: 16, MaxWait: 200 * time.Millisecond, QueueSize: 64}})
-	if on, _ := batched.Batching(); !on {
-		t.Fatal("batching is off")
-	}
 	const n = 8
-	inputs := make([][]Tensor, n)
-	for i := range inputs {
-		rows, T := 1+i%2, 3+5*i
-		x := floats(rows*T*16, func(k int) float32 { return float32((k*7+i)%13) - 6 })
-		lens := make([]int32, rows)
-		for r := range lens {
-			lens[r] = int32(T)
-		}
-		inputs[i] = []Tensor{NewTensor([]int64{int64(rows), int64(T), 16}, x), NewTensor([]int64{int64(rows)}, lens)}
-	}
-	got := make([][]Tensor, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range inputs {
-		wg.Add(1)
-		go func() { defer wg.Done(); got[i], errs[i] = batched.Run(context.Background(), inputs[i]) }()
-	}
-	wg.Wait()
-	for i := range inputs {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-		want, err := single.Run(context.Background(), inputs[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := range want {
-			if !slices.Equal(got[i][j].Shape, want[j].Shape) {
-				t.Fatalf("request %d output %d: shape %v, want %v", i, j, got[i][j].Shape, want[j].Shape)
+	gen := map[string]func(i int) []Tensor{
+		"dynlen": func(i int) []Tensor {
+			rows, T := 1+i%2, 3+5*i
+			x := floats(rows*T*16, func(k int) float32 { return float32((k*7+i)%13) - 6 })
+			lens := make([]int32, rows)
+			for r := range lens {
+				lens[r] = int32(T)
 			}
-			if !compareOutputs("close", j, 1e-5, got[i], want) {
-				t.Errorf("request %d output %d differs", i, j)
-			}
-		}
+			return []Tensor{NewTensor([]int64{int64(rows), int64(T), 16}, x), NewTensor([]int64{int64(rows)}, lens)}
+		},
+		"multio": func(i int) []Tensor {
+			in := multioInputs(1+i%3, int64(i))
+			in[0] = NewTensor(in[0].Shape, floats(in[0].Len(), func(k int) float32 { return float32((k+i)%5) * 0.3 }))
+			return in
+		},
 	}
-	if c := histCount(t, met.batchSize.WithLabelValues("dynlen", "1")); c >= n {
-		t.Errorf("%d runs for %d requests: nothing was batched", c, n)
+	for name, mk := range gen {
+		t.Run(name, func(t *testing.T) {
+			single := load(t, name, LoadOptions{Provider: "cpu", Concurrency: 1})
+			met, _ := NewMetrics(nil)
+			batched := load(t, name, LoadOptions{Provider: "cpu", Concurrency: 1, Metrics: met,
+				Batch: BatchConfig{Mode: "on", MaxBatch: 16, MaxWait: 200 * time.Millisecond, QueueSize: 64}})
+			if on, _ := batched.Batching(); !on {
+				t.Fatal("batching is off")
+			}
+			inputs := make([][]Tensor, n)
+			for i := range inputs {
+				inputs[i] = mk(i)
+			}
+			got := make([][]Tensor, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range inputs {
+				wg.Add(1)
+				go func() { defer wg.Done(); got[i], errs[i] = batched.Run(context.Background(), inputs[i]) }()
+			}
+			wg.Wait()
+			for i := range inputs {
+				if errs[i] != nil {
+					t.Fatal(errs[i])
+				}
+				want, err := single.Run(context.Background(), inputs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := range want {
+					if !slices.Equal(got[i][j].Shape, want[j].Shape) {
+						t.Fatalf("request %d output %d: shape %v, want %v", i, j, got[i][j].Shape, want[j].Shape)
+					}
+					if !compareOutputs("close", j, 1e-5, got[i], want) {
+						t.Errorf("request %d output %d differs", i, j)
+					}
+				}
+			}
+			if c := histCount(t, met.batchSize.WithLabelValues(name, "1")); c >= n {
+				t.Errorf("%d runs for %d requests: nothing was batched", c, n)
+			}
+		})
 	}
 }
 

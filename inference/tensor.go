@@ -3,6 +3,7 @@ package inference
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/zhiyin/zhiyin/inference/onnxpb"
 )
@@ -326,4 +327,63 @@ func copyData(dst, src any) {
 // cloneData returns a copy of a data slice.
 func cloneData(src any) any {
 	return Tensor{Data: src}.Clone().Data
+}
+
+// copyAt copies src into dst starting at element at and returns the number
+// of elements copied.
+func copyAt(dst any, at int, src any) int {
+	switch d := dst.(type) {
+	case []float32:
+		return copy(d[at:], src.([]float32))
+	case []float64:
+		return copy(d[at:], src.([]float64))
+	case []int8:
+		return copy(d[at:], src.([]int8))
+	case []uint8:
+		return copy(d[at:], src.([]uint8))
+	case []int16:
+		return copy(d[at:], src.([]int16))
+	case []uint16:
+		return copy(d[at:], src.([]uint16))
+	case []int32:
+		return copy(d[at:], src.([]int32))
+	case []uint32:
+		return copy(d[at:], src.([]uint32))
+	case []int64:
+		return copy(d[at:], src.([]int64))
+	case []uint64:
+		return copy(d[at:], src.([]uint64))
+	case []bool:
+		return copy(d[at:], src.([]bool))
+	}
+	return 0
+}
+
+// sliceClone returns a copy of src[from:to].
+func sliceClone(src any, from, to int) any {
+	switch d := src.(type) {
+	case []float32:
+		return slices.Clone(d[from:to])
+	case []float64:
+		return slices.Clone(d[from:to])
+	case []int8:
+		return slices.Clone(d[from:to])
+	case []uint8:
+		return slices.Clone(d[from:to])
+	case []int16:
+		return slices.Clone(d[from:to])
+	case []uint16:
+		return slices.Clone(d[from:to])
+	case []int32:
+		return slices.Clone(d[from:to])
+	case []uint32:
+		return slices.Clone(d[from:to])
+	case []int64:
+		return slices.Clone(d[from:to])
+	case []uint64:
+		return slices.Clone(d[from:to])
+	case []bool:
+		return slices.Clone(d[from:to])
+	}
+	return nil
 }
