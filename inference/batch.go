@@ -24,7 +24,7 @@ import (
 type batcher struct {
 	m       *Model
 	cfg     BatchConfig
-	shared  []int // inputs without a batch axis: must be equal to share a run
+	shared  []int         // inputs without a batch axis: must be equal to share a run
 	notify  chan struct{} // a request was queued
 	gone    chan struct{} // a caller gave up (it may sit in the forming batch)
 	stopCh  chan struct{}
