@@ -157,9 +157,9 @@ func throughput(b *testing.B, m *Model, n int, in []Tensor) float64 {
 // concurrent callers without batching (the better of 1 and 2 concurrent
 // runs) and with micro-batching as configured by default.
 func BenchmarkBatching(b *testing.B) {
-	for _, name := range []string{"mlp", "classifier"} {
+	for _, name := range []string{"encoder", "mlp", "classifier"} {
 		b.Run(name, func(b *testing.B) {
-			width := map[string]int64{"mlp": 256, "classifier": 32}[name]
+			width := map[string]int64{"encoder": 128, "mlp": 256, "classifier": 32}[name]
 			in := []Tensor{NewTensor([]int64{1, width}, floats(int(width), func(i int) float32 { return float32(i%9)/9 - .5 }))}
 			modes := []struct {
 				label string

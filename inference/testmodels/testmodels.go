@@ -75,6 +75,7 @@ var builders = map[string]func() (*pb.Model, string){
 	"fixed":      fixed,
 	"classifier": classifier,
 	"mlp":        mlp,
+	"encoder":    encoder,
 	"dynlen":     dynlen,
 	"multio":     multio,
 	"int8":       int8Model,
@@ -233,6 +234,55 @@ warmup:
 shadow:
   compare: argmax
 `
+}
+
+// encoderBlocks are the residual blocks of the encoder model: layer norm,
+// 128→256 ReLU, 256→128, residual add (14 nodes each).
+const encoderBlocks = 6
+
+// encoder is shaped like a small NLU encoder head: many small nodes, so a
+// single request costs mostly per-node dispatch, which batching amortizes.
+func encoder() (*pb.Model, string) {
+	r := &rng{8}
+	var nodes []pb.Node
+	var inits []pb.Tensor
+	inits = append(inits, pb.FloatTensor("eps", []int64{1}, []float32{1e-5}))
+	prev := "x"
+	axes := pb.Attr{Name: "axes", Type: pb.AttrInts, Ints: []int64{-1}}
+	for b := 0; b < encoderBlocks; b++ {
+		p := fmt.Sprintf("b%d_", b)
+		nodes = append(nodes,
+			node("ReduceMean", ints(prev), ints(p+"mean"), axes, attrInt("keepdims", 1)),
+			node("Sub", ints(prev, p+"mean"), ints(p+"centered")),
+			node("Mul", ints(p+"centered", p+"centered"), ints(p+"sq")),
+			node("ReduceMean", ints(p+"sq"), ints(p+"var"), axes, attrInt("keepdims", 1)),
+			node("Add", ints(p+"var", "eps"), ints(p+"vareps")),
+			node("Sqrt", ints(p+"vareps"), ints(p+"std")),
+			node("Div", ints(p+"centered", p+"std"), ints(p+"norm")),
+		)
+		dense(r, &nodes, &inits, p+"norm", p+"ff1", 128, 256, true)
+		dense(r, &nodes, &inits, p+"ff1", p+"ff2", 256, 128, false)
+		out := p + "out"
+		nodes = append(nodes, node("Add", ints(prev, p+"ff2"), ints(out)))
+		prev = out
+	}
+	dense(r, &nodes, &inits, prev, "logits", 128, 16, false)
+	return newModel("encoder", nodes, inits,
+			[]pb.ValueInfo{vi("x", pb.Float, "N", 128)},
+			[]pb.ValueInfo{vi("logits", pb.Float, "N", 16)}),
+		fmt.Sprintf(`description: NLU-encoder-shaped model, %d residual blocks (layer norm, 128-256-128 feed-forward), x f32[N,128] -> logits f32[N,16] (batching benchmark)
+contract:
+  batch_dim: N
+  inputs:
+    - {name: x, dtype: float32, shape: [N, 128]}
+  outputs:
+    - {name: logits, dtype: float32, shape: [N, 16]}
+warmup:
+  - shapes: {x: [1, 128]}
+  - shapes: {x: [32, 128]}
+shadow:
+  compare: argmax
+`, encoderBlocks)
 }
 
 func dynlen() (*pb.Model, string) {
