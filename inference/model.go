@@ -220,7 +220,13 @@ func (r *Runtime) Load(ctx context.Context, m *Manifest, opts LoadOptions) (*Mod
 	mod.met = opts.Metrics.forModel(m.Name, m.Version, ep)
 	if reason != "" {
 		opts.Metrics.fallbacks.WithLabelValues(m.Name, reason).Inc()
-		mod.log.Warn("CUDA requested but not usable; running on CPU", logKeyReason, reason, logKeyDetail, firstLine(detail))
+		// One line per model: a warning when CUDA was required, for auto
+		// (CPU is an expected outcome) information.
+		level := slog.LevelWarn
+		if provider == "auto" {
+			level = slog.LevelInfo
+		}
+		mod.log.Log(ctx, level, "CUDA requested but not usable; running on CPU", logKeyProvider, provider, logKeyReason, reason, logKeyDetail, firstLine(detail))
 	}
 	for _, o := range cc.out {
 		mod.prealloc = mod.prealloc || o.predictable

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zhiyin/zhiyin/inference/testmodels"
+	"github.com/zhiyin/zhiyin/internal/health"
 )
 
 // writeFolder writes a generated model folder under dir.
@@ -477,4 +478,25 @@ func TestStopReleasesDrainingVersion(t *testing.T) {
 	if err := <-long; !errors.Is(err, ErrClosed) {
 		t.Fatalf("long request on the replaced version: %v, want ErrClosed (terminated by Stop)", err)
 	}
+}
+
+// The daemon's readiness tracker is a ReadinessSink; with the fetched VAD
+// the default configuration loads it before reporting ready.
+func TestDefaultConfigLoadsVAD(t *testing.T) {
+	if !fileExists("../third_party/models/silero-vad/silero_vad.onnx") || !fileExists("../third_party/models/silero-vad/model.yaml") {
+		t.Skip("needs the Silero VAD model folder: run scripts/fetch-deps.sh")
+	}
+	ready := health.NewReadiness()
+	var sink ReadinessSink = ready
+	cfg := DefaultConfig()
+	r := NewRegistry(needRT(t), cfg, []string{t.TempDir(), "../third_party/models"}, discard(), prometheus.NewRegistry(), sink)
+	defer r.Close()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ok, items := ready.Snapshot()
+	if !ok || len(items) != 1 || items[0].Name != "model:silero-vad" || !strings.Contains(items[0].Detail, "silero-vad 5 warmed on") {
+		t.Fatalf("readiness %v %+v", ok, items)
+	}
+	t.Log(items[0].Detail)
 }

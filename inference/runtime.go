@@ -24,6 +24,7 @@ const (
 	logKeyDuration = "duration"
 	logKeyErr      = "err"
 	logKeyPath     = "path"
+	logKeyProvider = "provider"
 )
 
 // Runtime is the process's one ONNX Runtime environment. Create it in main
