@@ -45,6 +45,28 @@ func runAPIKey(ctx context.Context, cio cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Check the command line before touching the database.
+	var newRole auth.Role
+	switch sub {
+	case "create":
+		if len(pos) > 0 {
+			return usagef("unexpected argument %q (use --name)", pos[0])
+		}
+		if *name == "" {
+			return usagef("--name NAME is required (say who uses the key)")
+		}
+		if newRole, err = auth.ParseRole(*role); err != nil {
+			return usagef("--role: %v", err)
+		}
+	case "list":
+		if len(pos) > 0 {
+			return usagef("unexpected argument %q", pos[0])
+		}
+	case "revoke":
+		if len(pos) != 1 {
+			return usagef("name exactly one key id or name to revoke")
+		}
+	}
 	lc, err := loadConfig(*configPath)
 	if err != nil {
 		return err
@@ -58,14 +80,7 @@ func runAPIKey(ctx context.Context, cio cmdIO, args []string) error {
 
 	switch sub {
 	case "create":
-		if len(pos) > 0 {
-			return usagef("unexpected argument %q (use --name)", pos[0])
-		}
-		r, err := auth.ParseRole(*role)
-		if err != nil {
-			return usagef("--role: %v", err)
-		}
-		plain, k, err := ks.Create(ctx, *name, r)
+		plain, k, err := ks.Create(ctx, *name, newRole)
 		if err != nil {
 			return err
 		}
@@ -88,9 +103,6 @@ func runAPIKey(ctx context.Context, cio cmdIO, args []string) error {
 		printKeys(cio.stdout, keys)
 		return nil
 	default: // revoke
-		if len(pos) != 1 {
-			return usagef("name exactly one key id or name to revoke")
-		}
 		k, err := ks.Revoke(ctx, pos[0])
 		if err != nil {
 			return err

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // zhiyinBin is the binary under test: $ZHIYIN_TEST_BINARY (set by the
@@ -465,15 +467,26 @@ func TestSocketActivation(t *testing.T) {
 	dir := t.TempDir()
 	// server.listen names a different port: the passed socket must win.
 	other := freeAddr(t)
-	cmd := exec.Command(sa, "-l", addr, zhiyinBin, "serve", "--config", "builtin", "--listen", other, "--data-dir", dir)
+	// systemd-socket-activate passes only the variables named with -E.
+	cmd := exec.Command(sa, "-l", addr, "-E", "ZHIYIN_ORT_LIB", zhiyinBin, "serve", "--config", "builtin", "--listen", other, "--data-dir", dir)
 	logs := &lockedBuf{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		select {
+		case <-exited:
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("exit code %d after SIGTERM", code)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("did not exit after SIGTERM:\n%s", logs.String())
+		}
 	}()
 	var code int
 	var body string
@@ -558,6 +571,37 @@ func TestCLIWhileServing(t *testing.T) {
 	}
 }
 
+// TestFailedStartExits: a daemon that cannot start (no ONNX Runtime) says
+// why, exits 1 promptly and leaves nothing listening.
+func TestFailedStartExits(t *testing.T) {
+	addr := freeAddr(t)
+	cmd := exec.Command(zhiyinBin, "serve", "--config", "builtin", "--listen", addr, "--data-dir", t.TempDir())
+	cmd.Env = append(os.Environ(), "ZHIYIN_ORT_LIB=/nonexistent/libonnxruntime.so.1")
+	var out lockedBuf
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("daemon did not exit after a failed start:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(out.String(), "start ONNX Runtime: ONNX Runtime library not found: $ZHIYIN_ORT_LIB is /nonexistent/libonnxruntime.so.1") {
+		t.Errorf("reason not given:\n%s", out.String())
+	}
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Error("still listening after exit")
+	}
+}
+
 // TestBadCommandLines: usage errors exit 2 with a message.
 func TestBadCommandLines(t *testing.T) {
 	cases := []struct {
@@ -572,6 +616,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"restore"}, 2, "name exactly one backup FILE"},
 		{[]string{"apikey"}, 2, "name a subcommand: create, list or revoke"},
 		{[]string{"apikey", "rotate"}, 2, `unknown subcommand "rotate"`},
+		{[]string{"apikey", "create", "--config", "builtin"}, 2, "--name NAME is required"},
+		{[]string{"apikey", "revoke", "--config", "builtin"}, 2, "name exactly one key id or name to revoke"},
 		{[]string{"apikey", "create", "--name", "x", "--role", "root", "--config", "builtin"}, 2, `--role: unknown role "root"`},
 		{[]string{"serve", "--config", "builtin", "--listen", "nope"}, 1, `server.listen: invalid address "nope"`},
 		{[]string{"check-config", "--config", "/nonexistent.yaml"}, 1, "config file /nonexistent.yaml does not exist"},
@@ -609,5 +655,48 @@ func TestVersion(t *testing.T) {
 	code, out, _ = runCLI(t, []string{"ZHIYIN_ORT_LIB=/nonexistent/libonnxruntime.so.1"}, "version", "--config", "builtin")
 	if code != 0 || !strings.Contains(out, "onnxruntime: not loaded: ONNX Runtime library not found: $ZHIYIN_ORT_LIB is /nonexistent/libonnxruntime.so.1") {
 		t.Errorf("version with a bad library: %d %s", code, out)
+	}
+}
+
+// TestJWTEndToEnd: a JWT secret from a *_file key, checked by the running
+// daemon: valid, expired, wrong audience, client on an admin route.
+func TestJWTEndToEnd(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	secret := "an-hs256-secret-that-is-long-enough-0123456789"
+	writeFile(t, filepath.Join(dir, "jwt.secret"), secret+"\n")
+	cfgPath := filepath.Join(dir, "zhiyin.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf("data_dir: %s\nserver:\n  listen: %s\nauth:\n  jwt:\n    hs256_secret_file: jwt.secret\n    audience: zhiyin-test\n    leeway: 0s\n", dir, addr))
+	d := startDaemon(t, addr, nil, "serve", "--config", cfgPath)
+	tok := func(claims jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	now := time.Now()
+	valid := tok(jwt.MapClaims{"sub": "crm-7", "aud": "zhiyin-test", "exp": now.Add(time.Minute).Unix()})
+	code, body := get(t, d.url+"/v1/auth/whoami", valid)
+	if code != 200 || !strings.Contains(body, `"subject":"crm-7"`) || !strings.Contains(body, `"role":"client"`) {
+		t.Errorf("valid token: %d %s", code, body)
+	}
+	for name, tk := range map[string]string{
+		"expired":        tok(jwt.MapClaims{"sub": "crm-7", "aud": "zhiyin-test", "exp": now.Add(-time.Minute).Unix()}),
+		"wrong audience": tok(jwt.MapClaims{"sub": "crm-7", "aud": "other", "exp": now.Add(time.Minute).Unix()}),
+	} {
+		if code, body := get(t, d.url+"/v1/auth/whoami", tk); code != 401 {
+			t.Errorf("%s: %d %s", name, code, body)
+		}
+	}
+	if code, _ := get(t, d.url+"/v1/admin/apikeys", valid); code != 403 {
+		t.Errorf("client token on admin route: %d", code)
+	}
+	admin := tok(jwt.MapClaims{"sub": "ops", "aud": "zhiyin-test", "exp": now.Add(time.Minute).Unix(), "role": "admin"})
+	if code, body := get(t, d.url+"/v1/admin/apikeys", admin); code != 200 {
+		t.Errorf("admin token: %d %s", code, body)
+	}
+	if strings.Contains(d.logs.String(), secret) {
+		t.Error("the JWT secret appears in the log")
 	}
 }

@@ -55,6 +55,7 @@ func commands() []command {
 	return []command{
 		{"serve", "[--config FILE] [--listen ADDR] [--data-dir DIR]", "run the daemon (HTTP API, channels, models)", runServe},
 		{"check-config", "[--config FILE] [--print]", "validate the configuration and exit", runCheckConfig},
+		{"doctor", "[--config FILE] [--json]", "check this machine: ONNX Runtime, CUDA, models, data dir, database, port, disk", runDoctor},
 		{"version", "[--json]", "print versions: zhiyin, commit, Go, ONNX Runtime library", runVersion},
 		{"backup", "--out FILE [--force] [--config FILE]", "write a consistent copy of the database (safe while serving)", runBackup},
 		{"restore", "FILE [--config FILE]", "replace the database with a backup (zhiyin must be stopped)", runRestore},

@@ -77,6 +77,7 @@ type daemon struct {
 	authn  *auth.Authenticator
 	srv    *httpserver.Server
 	rt     *inference.Runtime
+	models *inference.Registry
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -150,19 +151,23 @@ func (d *daemon) run(ctx context.Context) error {
 	d.srv = srv
 	httpserver.MountAPIKeys(srv.Group("/v1/admin", httpserver.AdminOnly), srv.Group("/v1/auth", httpserver.Authenticated), d.keys)
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	stops = append(stops, func(ctx context.Context) {
-		dctx, cancel := context.WithTimeout(ctx, cfg.Server.ShutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(dctx); err != nil {
-			d.log.Warn("HTTP drain incomplete; remaining connections closed", attrErr, err)
+	// Models: the runtime and registry do no I/O until startModels.
+	d.rt = inference.NewRuntime(cfg.Inference, d.log)
+	d.models = inference.NewRegistry(d.rt, cfg.Inference, inference.SearchDirs(cfg.Inference, cfg.DataDir), d.log, reg, d.readiness)
+	mountModelAdmin(srv.Group(inference.AdminModelsPath, httpserver.AdminOnly), d.models)
+	stops = append(stops, func(context.Context) {
+		if err := d.rt.Close(); err != nil {
+			d.log.Error("close ONNX Runtime", attrErr, err)
 		}
-		<-serveErr
 	})
-	d.log.Info("listening", attrListen, ln.Addr().String(), "via", how, "loopback_without_credentials", d.dynamic(cfg).AllowLoopback)
+	stops = append(stops, func(ctx context.Context) {
+		if err := d.models.Stop(ctx); err != nil {
+			d.log.Error("release models", attrErr, err)
+		}
+	})
 
-	// Background loops, owned here: cancelled and waited for on the way out.
+	// Background loops, owned here: cancelled and waited for on the way out
+	// (after the HTTP drain, so that the last requests' key use is flushed).
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	stops = append(stops, func(ctx context.Context) {
@@ -176,17 +181,38 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() { defer bg.Done(); d.watchdogLoop(bgCtx) }()
 	go func() { defer bg.Done(); d.flushLoop(bgCtx) }()
 
-	// Models: the HTTP server already answers /readyz with what is loading.
-	d.notify.Notify(systemd.Status("loading models"))
-	d.rt = inference.NewRuntime(cfg.Inference, d.log)
-	stops = append(stops, func(context.Context) {
-		if err := d.rt.Close(); err != nil {
-			d.log.Error("close ONNX Runtime", attrErr, err)
+	// Stopping runs in reverse: the model loader is cancelled and awaited,
+	// HTTP drains, then the loops, models, runtime and database close.
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	stops = append(stops, func(ctx context.Context) {
+		dctx, cancel := context.WithTimeout(ctx, cfg.Server.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(dctx); err != nil {
+			d.log.Warn("HTTP drain incomplete; remaining connections closed", attrErr, err)
 		}
+		// Shutdown is a no-op if Serve has not registered the listener yet
+		// (a start that fails at once); closing it makes such a Serve return.
+		_ = ln.Close()
+		<-serveErr
 	})
+	d.log.Info("listening", attrListen, ln.Addr().String(), "via", how, "loopback_without_credentials", d.dynamic(cfg).AllowLoopback)
+
+	// Models load and warm while the HTTP server already answers /readyz
+	// with their progress; stopping cancels the loading.
+	d.notify.Notify(systemd.Status("loading models"))
 	d.readiness.Set("onnxruntime", false, "loading")
+	startCtx, startCancel := context.WithCancel(context.Background())
 	startErr := make(chan error, 1)
-	go func() { startErr <- d.startModels() }()
+	loaderDone := make(chan struct{})
+	go func() {
+		defer close(loaderDone)
+		startErr <- d.startModels(startCtx)
+	}()
+	stops = append(stops, func(context.Context) {
+		startCancel()
+		<-loaderDone // the loader uses the runtime until it returns
+	})
 
 	ready := false
 	for {
@@ -201,6 +227,9 @@ func (d *daemon) run(ctx context.Context) error {
 			d.log.Info("ready", attrListen, ln.Addr().String())
 		case err := <-serveErr:
 			serveErr <- err // for the stop function
+			if err == nil {
+				err = errors.New("closed unexpectedly")
+			}
 			return fail(fmt.Errorf("HTTP server stopped: %w", err))
 		case sig := <-sigs:
 			switch sig {
@@ -221,14 +250,17 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 }
 
-// startModels loads ONNX Runtime (and, through it, the configured models)
-// and reports readiness as it goes.
-func (d *daemon) startModels() error {
+// startModels loads ONNX Runtime, then loads and warms the preloaded
+// models, reporting readiness as it goes.
+func (d *daemon) startModels(ctx context.Context) error {
 	if err := d.rt.Start(); err != nil {
 		d.readiness.Set("onnxruntime", false, err.Error())
 		return fmt.Errorf("start ONNX Runtime: %w", err)
 	}
 	d.readiness.Set("onnxruntime", true, fmt.Sprintf("%s (%s)", d.rt.Version(), d.rt.LibraryPath()))
+	if err := d.models.Start(ctx); err != nil {
+		return fmt.Errorf("load models: %w", err)
+	}
 	return nil
 }
 

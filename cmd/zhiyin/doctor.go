@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/disk"
+
+	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/doctor"
+	"github.com/zhiyin/zhiyin/internal/store"
+)
+
+// Disk space thresholds for the data directory.
+const (
+	diskFailBelow = 512 << 20 // ✗ under this many free bytes
+	diskWarnBelow = 2 << 30   // ✓ but said plainly under this
+)
+
+func runDoctor(ctx context.Context, cio cmdIO, args []string) error {
+	fs := newFlagSet("doctor", cio.stderr)
+	configPath := fs.String("config", "", "configuration file (default: $ZHIYIN_CONFIG, else "+defaultConfigPath+" if it exists, else built-in)")
+	asJSON := fs.Bool("json", false, "print the checks as a JSON array")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var checks []doctor.Check
+	lc, err := loadConfig(*configPath)
+	if err != nil {
+		checks = append(checks, doctor.Check{Name: "config", Detail: firstLine(err.Error()),
+			Fix: "correct the file (`zhiyin check-config` lists every problem with its line)"})
+		// Go on with the built-in defaults so the machine is still checked.
+		if lc, err = loadConfig(builtinConfig); err != nil {
+			return err
+		}
+	} else {
+		checks = append(checks, doctor.Check{Name: "config", OK: true, Detail: lc.Source + " is valid"})
+	}
+	checks = append(checks, inference.DoctorChecks(ctx, lc.Inference, inference.SearchDirs(lc.Inference, lc.DataDir))...)
+	checks = append(checks, checkDataDir(lc.DataDir), checkDatabase(ctx, lc.Storage.Path),
+		checkListen(ctx, lc.Server.Listen), checkDisk(lc.DataDir))
+
+	if *asJSON {
+		enc := json.NewEncoder(cio.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(checks); err != nil {
+			return err
+		}
+	} else if doctor.Print(cio.stdout, checks) {
+		fmt.Fprintln(cio.stdout, "\nzhiyin doctor: problems found (✗ above); each has its fix.")
+	}
+	for _, c := range checks {
+		if c.Failed() {
+			return exitError{exitFailure}
+		}
+	}
+	return nil
+}
+
+// checkDataDir proves the data directory is writable by writing, syncing and
+// removing a file. A missing directory whose parent is writable is fine: the
+// daemon creates it.
+func checkDataDir(dir string) doctor.Check {
+	c := doctor.Check{Name: "data dir"}
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		parent := nearestExisting(dir)
+		if probeWritable(parent) == nil {
+			c.OK, c.Detail = true, dir+" does not exist yet; zhiyin creates it on first start"
+			return c
+		}
+		c.Detail = dir + " does not exist and " + parent + " is not writable"
+		c.Fix = "create it: install -d -o zhiyin -g zhiyin -m 0750 " + dir
+		return c
+	}
+	if err != nil {
+		c.Detail, c.Fix = err.Error(), "check the path in data_dir"
+		return c
+	}
+	if !st.IsDir() {
+		c.Detail, c.Fix = dir+" is not a directory", "point data_dir at a directory"
+		return c
+	}
+	if err := probeWritable(dir); err != nil {
+		c.Detail = dir + " is not writable: " + err.Error()
+		c.Fix = "chown -R zhiyin:zhiyin " + dir + " (the service runs as user zhiyin)"
+		return c
+	}
+	c.OK, c.Detail = true, dir+" is writable"
+	return c
+}
+
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".zhiyin-doctor-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString("ok"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func nearestExisting(p string) string {
+	for {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return p
+		}
+		p = parent
+	}
+}
+
+// checkDatabase runs SQLite's integrity check on the database, which is safe
+// while the daemon serves (WAL readers do not block the writer).
+func checkDatabase(ctx context.Context, path string) doctor.Check {
+	c := doctor.Check{Name: "database"}
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		c.OK, c.Detail = true, path+" not created yet (created on first start)"
+		return c
+	}
+	if err != nil {
+		c.Detail, c.Fix = err.Error(), "check storage.path and its permissions"
+		return c
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := store.IntegrityCheck(ctx, path); err != nil {
+		c.Detail = fmt.Sprintf("%s fails the integrity check: %v", path, err)
+		c.Fix = "stop zhiyin and restore the latest backup: zhiyin restore FILE"
+		return c
+	}
+	c.OK, c.Detail = true, fmt.Sprintf("%s integrity ok (%s)", path, humanBytes(uint64(st.Size())))
+	return c
+}
+
+// checkListen reports whether the listen address can be bound, or is held by
+// a running zhiyin (which is fine).
+func checkListen(ctx context.Context, addr string) doctor.Check {
+	c := doctor.Check{Name: "listen address"}
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		ln.Close()
+		c.OK, c.Detail = true, addr+" is free"
+		return c
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		c.Detail = fmt.Sprintf("cannot bind %s: %v", addr, err)
+		c.Fix = "use an address of this machine in server.listen (ports below 1024 need extra privileges)"
+		return c
+	}
+	if isZhiyin(ctx, addr) {
+		c.OK, c.Detail = true, addr+" is in use by a running zhiyin"
+		return c
+	}
+	c.Detail = addr + " is in use by another program"
+	c.Fix = "find it with `ss -ltnp 'sport = :" + portOf(addr) + "'` and stop it, or change server.listen"
+	return c
+}
+
+// isZhiyin asks whatever listens on addr for /healthz and checks that the
+// answer is zhiyin's.
+func isZhiyin(ctx context.Context, addr string) bool {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+	}
+	return resp.Header.Get("X-Request-ID") != "" && json.NewDecoder(resp.Body).Decode(&body) == nil && body.Status != ""
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// checkDisk reports free space on the data directory's file system.
+func checkDisk(dir string) doctor.Check {
+	c := doctor.Check{Name: "disk space"}
+	p := nearestExisting(dir)
+	u, err := disk.Usage(p)
+	if err != nil {
+		c.Detail, c.Fix = fmt.Sprintf("cannot read free space of %s: %v", p, err), "check that data_dir is on a mounted file system"
+		return c
+	}
+	c.Detail = fmt.Sprintf("%s free of %s on %s (%.0f%% used)", humanBytes(u.Free), humanBytes(u.Total), u.Path, u.UsedPercent)
+	switch {
+	case u.Free < diskFailBelow:
+		c.Fix = "free space on " + u.Path + " or move data_dir: below 512MiB the database may fail to write"
+	case u.Free < diskWarnBelow:
+		c.OK = true
+		c.Detail += "; getting low"
+	default:
+		c.OK = true
+	}
+	return c
+}
