@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Reasons a model asked to run on CUDA runs on the CPU; they are the values
@@ -42,7 +43,7 @@ func probeCUDA(ortLib string, deviceID int) CUDAStatus {
 	}
 	if _, err := os.Stat(st.ProviderLibrary); err != nil {
 		st.Reason = FallbackNoProviderLibrary
-		st.Detail = fmt.Sprintf("%s not found: %s is a CPU-only ONNX Runtime", st.ProviderLibrary, ortLib)
+		st.Detail = fmt.Sprintf("%s not found: %s is a CPU-only ONNX Runtime; %s", st.ProviderLibrary, ortLib, gpuSummary(&st))
 		return st
 	}
 	count := 0
@@ -76,6 +77,34 @@ func probeCUDA(ortLib string, deviceID int) CUDAStatus {
 		st.Detail = fmt.Sprintf("%d GPU(s), provider %s", count, st.ProviderLibrary)
 	}
 	return st
+}
+
+// gpuSummary says what the NVIDIA driver reports, for messages about a
+// missing provider library: the GPUs are there or not regardless. It fills
+// st's driver version and GPUs when NVML answers.
+func gpuSummary(st *CUDAStatus) string {
+	n, err := openNVML()
+	if err != nil {
+		if c, v, derr := cudaDriverDevices(); derr == nil {
+			return fmt.Sprintf("NVIDIA driver (CUDA %d.%d) sees %d GPU(s)", v/1000, v%1000/10, c)
+		}
+		return "no NVIDIA driver: " + err.Error()
+	}
+	defer n.close()
+	st.DriverVersion = n.driverVersionString()
+	gpus, err := n.gpus()
+	if err != nil {
+		return "NVIDIA driver " + st.DriverVersion + ": " + err.Error()
+	}
+	st.GPUs = gpus
+	if len(gpus) == 0 {
+		return "NVIDIA driver " + st.DriverVersion + " sees no GPU"
+	}
+	names := make([]string, len(gpus))
+	for i, g := range gpus {
+		names[i] = fmt.Sprintf("%d: %s", g.Index, g.Name)
+	}
+	return fmt.Sprintf("NVIDIA driver %s sees %d GPU(s) (%s)", st.DriverVersion, len(gpus), strings.Join(names, "; "))
 }
 
 // cudaOptions maps the configuration to CUDA provider option keys.

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/shirou/gopsutil/v3/cpu"
 	"github.com/shirou/gopsutil/v3/disk"
 
 	"github.com/zhiyin/zhiyin/inference"
@@ -44,7 +46,12 @@ func runDoctor(ctx context.Context, cio cmdIO, args []string) error {
 	} else {
 		checks = append(checks, doctor.Check{Name: "config", OK: true, Detail: lc.Source + " is valid"})
 	}
-	checks = append(checks, inference.DoctorChecks(ctx, lc.Inference, inference.SearchDirs(lc.Inference, lc.DataDir))...)
+	for _, c := range inference.DoctorChecks(ctx, lc.Inference, inference.SearchDirs(lc.Inference, lc.DataDir)) {
+		checks = append(checks, c)
+		if c.Name == "ONNX Runtime" {
+			checks = append(checks, checkCPU(c.OK))
+		}
+	}
 	checks = append(checks, checkDataDir(lc.DataDir), checkDatabase(ctx, lc.Storage.Path),
 		checkListen(ctx, lc.Server.Listen), checkDisk(lc.DataDir))
 
@@ -63,6 +70,22 @@ func runDoctor(ctx context.Context, cio cmdIO, args []string) error {
 		}
 	}
 	return nil
+}
+
+// checkCPU reports the processor the CPU execution provider runs on; it is
+// usable whenever ONNX Runtime loads.
+func checkCPU(ortOK bool) doctor.Check {
+	c := doctor.Check{Name: "CPU", OK: ortOK}
+	model := "unknown model"
+	if infos, err := cpu.Info(); err == nil && len(infos) > 0 && infos[0].ModelName != "" {
+		model = infos[0].ModelName
+	}
+	c.Detail = fmt.Sprintf("%d logical CPUs (%s); the CPU execution provider runs every model", runtime.NumCPU(), model)
+	if !ortOK {
+		c.Detail = "not usable: ONNX Runtime did not load"
+		c.Fix = "fix the ONNX Runtime check first"
+	}
+	return c
 }
 
 // checkDataDir proves the data directory is writable by writing, syncing and

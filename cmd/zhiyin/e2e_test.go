@@ -700,3 +700,109 @@ func TestJWTEndToEnd(t *testing.T) {
 		t.Error("the JWT secret appears in the log")
 	}
 }
+
+// doctorChecks runs `zhiyin doctor --json` and returns its checks by name.
+func doctorChecks(t *testing.T, env []string, args ...string) (int, map[string]doctorCheck) {
+	t.Helper()
+	code, out, errOut := runCLI(t, env, append([]string{"doctor", "--json"}, args...)...)
+	var list []doctorCheck
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
+	}
+	m := map[string]doctorCheck{}
+	for _, c := range list {
+		m[c.Name] = c
+	}
+	return code, m
+}
+
+type doctorCheck struct {
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Optional bool   `json:"optional"`
+	Detail   string `json:"detail"`
+	Fix      string `json:"fix"`
+}
+
+// TestDoctor: the truth about this machine (no GPU: CUDA ✗ with the reason
+// but optional, ORT and CPU ✓), and each failure with its fix and exit 1.
+func TestDoctor(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfgPath := filepath.Join(dir, "zhiyin.yaml")
+	base := fmt.Sprintf("data_dir: %s\nserver:\n  listen: %s\n", dir, addr)
+	writeFile(t, cfgPath, base)
+
+	code, c := doctorChecks(t, nil, "--config", cfgPath)
+	if code != 0 {
+		t.Errorf("doctor on a healthy setup exited %d: %+v", code, c)
+	}
+	for _, name := range []string{"config", "ONNX Runtime", "CPU", "data dir", "database", "listen address", "disk space"} {
+		if !c[name].OK {
+			t.Errorf("%s: %+v", name, c[name])
+		}
+	}
+	if cu := c["CUDA"]; !cu.OK {
+		if !cu.Optional || cu.Detail == "" || cu.Fix == "" {
+			t.Errorf("CUDA ✗ must be optional with a reason and a fix here: %+v", cu)
+		}
+	}
+	// The human form: ✓/✗ lines.
+	_, out, _ := runCLI(t, nil, "doctor", "--config", cfgPath)
+	if !strings.Contains(out, "✓ ONNX Runtime: ") || !strings.Contains(out, "✓ CPU: ") {
+		t.Errorf("doctor output:\n%s", out)
+	}
+
+	// Requiring CUDA makes its ✗ count.
+	writeFile(t, cfgPath, base+"inference:\n  provider: cuda\n")
+	code, c = doctorChecks(t, nil, "--config", cfgPath)
+	if !c["CUDA"].OK && (code != 1 || c["CUDA"].Optional) {
+		t.Errorf("provider cuda without CUDA: exit %d, %+v", code, c["CUDA"])
+	}
+
+	// The listen address held by another program; then by zhiyin itself.
+	writeFile(t, cfgPath, base)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, c = doctorChecks(t, nil, "--config", cfgPath)
+	ln.Close()
+	if code != 1 || c["listen address"].OK || !strings.Contains(c["listen address"].Fix, "ss -ltnp") {
+		t.Errorf("port held by another program: exit %d %+v", code, c["listen address"])
+	}
+	d := startDaemon(t, addr, nil, "serve", "--config", cfgPath)
+	code, c = doctorChecks(t, nil, "--config", cfgPath)
+	if code != 0 || !strings.Contains(c["listen address"].Detail, "in use by a running zhiyin") || !c["database"].OK {
+		t.Errorf("doctor beside the daemon: exit %d %+v %+v", code, c["listen address"], c["database"])
+	}
+	d.signal(t, syscall.SIGTERM)
+	d.wait(t)
+
+	// A corrupt database.
+	db := filepath.Join(dir, "zhiyin.db")
+	b, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 4096; i < len(b) && i < 4096*3; i++ {
+		b[i] ^= 0x5a
+	}
+	writeFile(t, db, string(b))
+	code, c = doctorChecks(t, nil, "--config", cfgPath)
+	if code != 1 || c["database"].OK || !strings.Contains(c["database"].Fix, "zhiyin restore") {
+		t.Errorf("corrupt database: exit %d %+v", code, c["database"])
+	}
+	os.Remove(db)
+
+	// A missing ONNX Runtime and an invalid configuration.
+	code, c = doctorChecks(t, []string{"ZHIYIN_ORT_LIB=/nonexistent/libonnxruntime.so.1"}, "--config", cfgPath)
+	if code != 1 || c["ONNX Runtime"].OK || c["ONNX Runtime"].Fix == "" || c["CPU"].OK {
+		t.Errorf("missing ORT: exit %d %+v %+v", code, c["ONNX Runtime"], c["CPU"])
+	}
+	writeFile(t, cfgPath, base+"bogus: 1\n")
+	code, c = doctorChecks(t, nil, "--config", cfgPath)
+	if code != 1 || c["config"].OK || !strings.Contains(c["config"].Detail, "bogus: unknown key") {
+		t.Errorf("invalid config: exit %d %+v", code, c["config"])
+	}
+}
