@@ -3,14 +3,24 @@ package inference
 /*
 #cgo LDFLAGS: -ldl
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct { unsigned long long total, free, used; } zy_nvml_mem;
 
-static void *zy_dlopen(const char *name) { return dlopen(name, RTLD_LAZY | RTLD_LOCAL); }
+// zy_dlopen opens name; on failure it copies dlerror()'s message into err
+// within the same C call, because dlerror is per thread and a goroutine may
+// move to another thread between two cgo calls.
+static void *zy_dlopen(const char *name, char *err, size_t n) {
+	void *h = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
+	if (h == NULL && n > 0) {
+		const char *e = dlerror();
+		snprintf(err, n, "%s", e ? e : "dlopen failed");
+	}
+	return h;
+}
 static void *zy_dlsym(void *h, const char *name) { return dlsym(h, name); }
 static int zy_dlclose(void *h) { return dlclose(h); }
-static const char *zy_dlerror(void) { return dlerror(); }
 
 static int zy_call_void(void *fn) { return ((int (*)(void))fn)(); }
 static int zy_call_uintp(void *fn, unsigned int *n) { return ((int (*)(unsigned int *))fn)(n); }
@@ -54,9 +64,10 @@ type dlib struct{ h unsafe.Pointer }
 func dlopen(name string) (*dlib, error) {
 	cs := C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
-	h := C.zy_dlopen(cs)
+	var buf [512]C.char
+	h := C.zy_dlopen(cs, &buf[0], C.size_t(len(buf)))
 	if h == nil {
-		return nil, errors.New(C.GoString(C.zy_dlerror()))
+		return nil, errors.New(C.GoString(&buf[0]))
 	}
 	return &dlib{h: h}, nil
 }

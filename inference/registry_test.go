@@ -461,9 +461,22 @@ func TestStopReleasesDrainingVersion(t *testing.T) {
 	}()
 	m, _ := h.Model(context.Background())
 	waitFor(t, func() bool { return len(m.slots) == 0 })
-	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	// Promote loads and warms version 2 (however long that takes on a
+	// loaded machine), switches, then waits for version 1 to drain until
+	// its ctx ends: end it as soon as version 2 serves, so that version 1
+	// is left draining in the background.
+	promoteCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := r.Promote(short, "slow"); err != nil {
+	go func() {
+		defer cancel()
+		for promoteCtx.Err() == nil {
+			if st, err := r.Status("slow"); err == nil && st.Version == "2" {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if _, err := r.Promote(promoteCtx, "slow"); err != nil {
 		t.Fatal(err)
 	}
 	// New requests go to version 2 while version 1 still runs the long one.

@@ -210,6 +210,19 @@ func startDaemon(t *testing.T, addr string, env []string, args ...string) *daemo
 	return nil
 }
 
+// waitLog waits for the daemon's log to contain s: the log reaches the
+// test through a pipe, after the notifications that announce the event.
+func (d *daemonProc) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.logs.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks %q:\n%s", s, d.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (d *daemonProc) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
@@ -382,9 +395,7 @@ func TestReload(t *testing.T) {
 	ns.waitFor(t, mark, "STATUS naming the rejection", func(l string) bool {
 		return strings.HasPrefix(l, "STATUS=ready; last reload rejected: "+cfgPath+":8: limits.bogus: unknown key")
 	})
-	if !strings.Contains(d.logs.String(), "configuration reload rejected; the running configuration stays") {
-		t.Error("rejection not logged")
-	}
+	d.waitLog(t, "configuration reload rejected; the running configuration stays")
 	if code := whoami(); code != 200 { // still serving, loopback still allowed
 		t.Errorf("after rejected reload: %d", code)
 	}
@@ -398,9 +409,7 @@ func TestReload(t *testing.T) {
 	if code := whoami(); code != 401 {
 		t.Errorf("after reload turning loopback off: %d, want 401", code)
 	}
-	if !strings.Contains(d.logs.String(), "setting changed but needs a restart; keeping the running value\" setting=server") {
-		t.Errorf("restart-needed warning missing:\n%s", d.logs.String())
-	}
+	d.waitLog(t, "setting changed but needs a restart; keeping the running value\" setting=server")
 	d.signal(t, syscall.SIGTERM)
 	if code := d.wait(t); code != 0 {
 		t.Errorf("exit %d", code)
@@ -506,9 +515,7 @@ func TestSocketActivation(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("no answer on the activated socket: %d %s\n%s", code, body, logs.String())
 	}
-	if !strings.Contains(logs.String(), "via=\"socket activation\"") {
-		t.Errorf("log does not say socket activation:\n%s", logs.String())
-	}
+	(&daemonProc{logs: logs}).waitLog(t, "via=\"socket activation\"")
 	if c, err := net.DialTimeout("tcp", other, 200*time.Millisecond); err == nil {
 		c.Close()
 		t.Error("daemon also bound server.listen")

@@ -54,10 +54,23 @@ type fixture struct {
 	clientKey string
 }
 
+// newBenchFixture is newFixture for benchmarks: no limits, logs discarded.
+func newBenchFixture(b *testing.B, loopback bool) *fixture {
+	return newFixtureLog(b, func(_ *Config, d *Dynamic) {
+		d.AllowLoopback = loopback
+		d.Limits = LimitsConfig{MaxTracked: 100000}
+	}, nil, io.Discard)
+}
+
 // newFixture starts a server on a real loopback socket with a real store.
 // mutate may change the config and dynamic settings first; routes may add
-// test routes before serving.
-func newFixture(t *testing.T, mutate func(*Config, *Dynamic), routes func(*Server)) *fixture {
+// test routes before serving. Its logs are kept in f.logs.
+func newFixture(t testing.TB, mutate func(*Config, *Dynamic), routes func(*Server)) *fixture {
+	return newFixtureLog(t, mutate, routes, nil)
+}
+
+// newFixtureLog is newFixture logging to w (nil: f.logs).
+func newFixtureLog(t testing.TB, mutate func(*Config, *Dynamic), routes func(*Server), w io.Writer) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	scfg := store.DefaultConfig()
@@ -86,10 +99,13 @@ func newFixture(t *testing.T, mutate func(*Config, *Dynamic), routes func(*Serve
 		mutate(&cfg, &dyn)
 	}
 	logs := &syncBuffer{}
+	if w == nil {
+		w = logs
+	}
 	reg := prometheus.NewRegistry()
 	f := &fixture{keys: ks, ready: health.NewReadiness(), live: &health.Liveness{}, logs: logs, adminKey: admin, clientKey: client}
 	srv, err := New(cfg, dyn, Deps{
-		Log: slog.New(slog.NewJSONHandler(logs, nil)), Metrics: reg, Gatherer: reg,
+		Log: slog.New(slog.NewJSONHandler(w, nil)), Metrics: reg, Gatherer: reg,
 		Readiness: f.ready, Liveness: f.live, Auth: auth.NewAuthenticator(ks, nil),
 		MapError: func(err error) *Error {
 			if errors.Is(err, store.ErrBusy) {
@@ -296,7 +312,7 @@ func TestBodyLimit(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	f := newFixture(t, func(_ *Config, d *Dynamic) {
-		d.Limits.PerKey = ratelimitRate(1, 2)
+		d.Limits.PerKey = ratelimitRate(0.01, 2) // one token per 100 s: no refill during the test
 	}, nil)
 	var statuses []int
 	var last answer
@@ -319,7 +335,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	// Per address: loopback is exempt by default; without the exemption it
 	// is limited, but health probes never are.
-	f.srv.Apply(Dynamic{Limits: LimitsConfig{PerIP: ratelimitRate(1, 1), MaxTracked: 100}})
+	f.srv.Apply(Dynamic{Limits: LimitsConfig{PerIP: ratelimitRate(0.01, 1), MaxTracked: 100}})
 	statuses = nil
 	for i := 0; i < 2; i++ {
 		statuses = append(statuses, f.do(t, "GET", "/nope", "", nil).status)
