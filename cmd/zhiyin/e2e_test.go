@@ -813,3 +813,98 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("invalid config: exit %d %+v", code, c["config"])
 	}
 }
+
+// TestModelAdminThroughDaemon: `zhiyin models` against a running daemon
+// through the admin routes: live list with the EP, shadow start and report,
+// promote and rollback with readiness following, and the routes' errors.
+func TestModelAdminThroughDaemon(t *testing.T) {
+	vad, err := filepath.Abs("../../third_party/models/silero-vad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(vad, "model.yaml")); err != nil {
+		t.Skip("needs the Silero VAD model folder: run scripts/fetch-deps.sh")
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfgPath := filepath.Join(dir, "zhiyin.yaml")
+	writeFile(t, cfgPath, fmt.Sprintf("data_dir: %s\nserver:\n  listen: %s\nauth:\n  allow_loopback: true\n", dir, addr))
+	cli := func(want int, args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, nil, append(args, "--config", cfgPath)...)
+		if code != want {
+			t.Fatalf("zhiyin %v: exit %d, want %d\n%s%s", args, code, want, out, errOut)
+		}
+		return out + errOut
+	}
+	// Version 5 serves; a copy labelled 6 is the candidate.
+	cli(0, "models", "install", vad)
+	cand := filepath.Join(t.TempDir(), "silero-vad")
+	if err := os.MkdirAll(cand, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"silero_vad.onnx", "model.yaml"} {
+		b, err := os.ReadFile(filepath.Join(vad, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "model.yaml" {
+			b = []byte(strings.Replace(string(b), "version: \"5\"", "version: \"6\"", 1))
+		}
+		writeFile(t, filepath.Join(cand, f), string(b))
+	}
+	cli(0, "models", "install", "--candidate", cand)
+
+	d := startDaemon(t, addr, nil, "serve", "--config", cfgPath)
+	waitReady := func(detail string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, body := get(t, d.url+"/readyz", "")
+			if code == 200 && strings.Contains(body, detail) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("readyz never showed %q: %d %s", detail, code, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitReady("silero-vad 5 warmed on cpu")
+	if out := cli(0, "models", "list"); !strings.Contains(out, "silero-vad") || !strings.Contains(out, "cpu") {
+		t.Errorf("live list:\n%s", out)
+	}
+	if out := cli(0, "models", "shadow", "silero-vad", "--start", "--fraction", "0.5", "--window", "10m"); !strings.Contains(out, "fraction 50%") {
+		t.Errorf("shadow start:\n%s", out)
+	}
+	code, body := get(t, d.url+"/v1/admin/models/silero-vad", "")
+	if code != 200 || !strings.Contains(body, `"candidate":"6"`) {
+		t.Errorf("GET model report: %d %s", code, body)
+	}
+	if out := cli(0, "models", "promote", "silero-vad"); !strings.Contains(out, "5 → 6") {
+		t.Errorf("promote:\n%s", out)
+	}
+	waitReady("promoted from 5")
+	if out := cli(0, "models", "rollback", "silero-vad"); !strings.Contains(out, "6 → 5") {
+		t.Errorf("rollback:\n%s", out)
+	}
+	waitReady("rolled back from 6")
+	// Errors from the routes are JSON with the right status.
+	code, body = get(t, d.url+"/v1/admin/models/no-such-model", "")
+	if code != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Errorf("unknown model: %d %s", code, body)
+	}
+	resp, err := http.Post(d.url+"/v1/admin/models/silero-vad/shadow", "application/json", strings.NewReader(`{"fraction": 2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "fraction must be in (0, 1]") {
+		t.Errorf("bad shadow options: %d %s", resp.StatusCode, b)
+	}
+	d.signal(t, syscall.SIGTERM)
+	if code := d.wait(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
