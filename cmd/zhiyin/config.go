@@ -52,13 +52,6 @@ func defaultConfig() Config {
 	}
 }
 
-// Validate implements config.Validatable for the fields the root owns.
-func (c *Config) Validate(v *config.Validator) {
-	if c.DataDir != "" && !filepath.IsAbs(c.DataDir) && filepath.Clean(c.DataDir) != c.DataDir {
-		v.Errorf("data_dir", "use a clean path, got %q", c.DataDir)
-	}
-}
-
 // overrides are the serve flags that replace configuration values; they
 // also apply to every reload.
 type overrides struct {

@@ -578,6 +578,40 @@ func TestCLIWhileServing(t *testing.T) {
 	}
 }
 
+// TestRelativeDataDir: `make run` passes --data-dir ./var; it resolves
+// against the working directory.
+func TestRelativeDataDir(t *testing.T) {
+	wd := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(zhiyinBin, "serve", "--config", "builtin", "--listen", addr, "--data-dir", "./var")
+	cmd.Dir = wd
+	var out lockedBuf
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "var", "zhiyin.db")); err != nil {
+		t.Errorf("database not under ./var of the working directory: %v\n%s", err, out.String())
+	}
+}
+
 // TestFailedStartExits: a daemon that cannot start (no ONNX Runtime) says
 // why, exits 1 promptly and leaves nothing listening.
 func TestFailedStartExits(t *testing.T) {
