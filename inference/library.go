@@ -36,18 +36,11 @@ func ResolveLibrary(cfg Config) (path, how string, err error) {
 	}
 	type cand struct{ path, how string }
 	var candidates []cand
-	exeDir := ""
-	if exe, err := os.Executable(); err == nil {
-		if exe, err = filepath.EvalSymlinks(exe); err == nil {
-			exeDir = filepath.Dir(exe)
-		}
-	}
 	add := func(system, fetched, how string) {
 		candidates = append(candidates, cand{filepath.Join(system, libraryName), system})
-		if exeDir != "" {
-			candidates = append(candidates, cand{filepath.Join(exeDir, "..", "third_party", fetched, libraryName), how})
+		for _, d := range fetchedDirs(fetched) {
+			candidates = append(candidates, cand{filepath.Join(d, libraryName), how})
 		}
-		candidates = append(candidates, cand{filepath.Join("third_party", fetched, libraryName), how})
 	}
 	if cfg.Provider != "cpu" {
 		add(CUDALibDir, "onnxruntime-cuda", "fetched CUDA copy")
@@ -62,6 +55,19 @@ func ResolveLibrary(cfg Config) (path, how string, err error) {
 		tried = append(tried, c.path)
 	}
 	return "", "", fmt.Errorf("%w: tried %v; install the zhiyin package (it ships %s), run scripts/fetch-deps.sh in a source tree, or set inference.ort_library", ErrNoLibrary, tried, filepath.Join(SystemLibDir, libraryName))
+}
+
+// fetchedDirs returns where scripts/fetch-deps.sh puts third_party/sub in a
+// source tree: next to the binary's bin/ folder, then under the working
+// directory. It does no I/O beyond looking up the executable's path.
+func fetchedDirs(sub string) []string {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			dirs = append(dirs, filepath.Join(filepath.Dir(exe), "..", "third_party", sub))
+		}
+	}
+	return append(dirs, filepath.Join("third_party", sub))
 }
 
 func existing(p, how string) (string, string, error) {

@@ -65,12 +65,9 @@ func SearchDirs(cfg Config, dataDir string) []string {
 		add(d)
 	}
 	add(SystemModelDir)
-	if exe, err := os.Executable(); err == nil {
-		if exe, err = filepath.EvalSymlinks(exe); err == nil {
-			add(filepath.Join(filepath.Dir(exe), "..", "third_party", "models"))
-		}
+	for _, d := range fetchedDirs("models") {
+		add(d)
 	}
-	add(filepath.Join("third_party", "models"))
 	return dirs
 }
 
