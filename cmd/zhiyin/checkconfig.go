@@ -10,7 +10,7 @@ import (
 func runCheckConfig(_ context.Context, cio cmdIO, args []string) error {
 	fs := newFlagSet("check-config", cio.stderr)
 	configPath := fs.String("config", "", "configuration file (default: $ZHIYIN_CONFIG, else "+defaultConfigPath+" if it exists, else built-in; 'builtin' forces the built-in defaults)")
-	print := fs.Bool("print", false, "print the effective configuration (defaults filled in, secrets redacted)")
+	printCfg := fs.Bool("print", false, "print the effective configuration (defaults filled in, secrets redacted)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -19,7 +19,7 @@ func runCheckConfig(_ context.Context, cio cmdIO, args []string) error {
 		fmt.Fprintln(cio.stderr, err)
 		return exitError{exitFailure}
 	}
-	if *print {
+	if *printCfg {
 		out, err := yaml.Marshal(lc.Config)
 		if err != nil {
 			return fmt.Errorf("print config: %w", err)

@@ -125,14 +125,8 @@ func loadConfigWith(flagValue string, ov overrides) (*loadedConfig, error) {
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	if err := config.Decode(path, data, &cfg, config.DecodeOptions{}); err != nil {
+	if err := config.Decode(path, data, &cfg, config.DecodeOptions{Adjust: func() { ov.apply(&cfg) }}); err != nil {
 		return nil, err
-	}
-	if ov != (overrides{}) {
-		ov.apply(&cfg)
-		if err := config.Validate(&cfg); err != nil {
-			return nil, err
-		}
 	}
 	lc := &loadedConfig{Config: cfg, Source: path, Path: path}
 	lc.resolveDataDir()

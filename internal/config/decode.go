@@ -23,6 +23,9 @@ type DecodeOptions struct {
 	LookupEnv func(string) (string, bool)
 	// ReadFile replaces os.ReadFile for *_file secrets (tests).
 	ReadFile func(string) ([]byte, error)
+	// Adjust, when set, runs after decoding and before validation: command
+	// line flags that replace file values are validated as the result.
+	Adjust func()
 }
 
 // Decode decodes YAML data strictly into dst, a pointer to a struct already
@@ -50,11 +53,11 @@ func Decode(name string, data []byte, dst any, opts DecodeOptions) error {
 		return Errors{d.syntaxError(err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 { // empty file: defaults stand
-		return d.validate(rv)
+		return d.adjustAndValidate(rv)
 	}
 	root := doc.Content[0]
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return d.validate(rv)
+		return d.adjustAndValidate(rv)
 	}
 	if root.Kind != yaml.MappingNode {
 		return Errors{{File: name, Line: root.Line, Msg: "the top level must be a mapping of sections (server:, storage:, …)"}}
@@ -77,6 +80,13 @@ func Decode(name string, data []byte, dst any, opts DecodeOptions) error {
 			return Errors{{File: name, Line: line, Path: d.pathAtLine(line), Msg: m[2]}}
 		}
 		return Errors{{File: name, Msg: err.Error()}}
+	}
+	return d.adjustAndValidate(rv)
+}
+
+func (d *decoder) adjustAndValidate(rv reflect.Value) error {
+	if d.opts.Adjust != nil {
+		d.opts.Adjust()
 	}
 	return d.validate(rv)
 }

@@ -206,3 +206,18 @@ func FuzzDecode(f *testing.F) {
 		})
 	})
 }
+
+func TestDecodeAdjustBeforeValidate(t *testing.T) {
+	cfg := defaults()
+	// The file's listen is invalid but the adjustment replaces it: valid.
+	err := Decode("c.yaml", []byte("server:\n  listen: bad\n"), &cfg, DecodeOptions{Adjust: func() { cfg.Server.Listen = "127.0.0.1:9" }})
+	if err != nil || cfg.Server.Listen != "127.0.0.1:9" {
+		t.Fatalf("adjusted: %v %+v", err, cfg.Server)
+	}
+	// An adjustment that is invalid is reported.
+	cfg = defaults()
+	err = Decode("c.yaml", []byte(""), &cfg, DecodeOptions{Adjust: func() { cfg.Server.Listen = "bad" }})
+	if err == nil || !strings.Contains(err.Error(), `server.listen: invalid address "bad"`) {
+		t.Errorf("invalid adjustment: %v", err)
+	}
+}
