@@ -244,6 +244,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	// request (metric labels are kept by the registry).
 	method := strings.Clone(c.Method())
 	s.reqDuration.WithLabelValues(route, method, strconv.Itoa(status)).Observe(dur.Seconds())
+	if !s.log.Enabled(c.UserContext(), slog.LevelInfo) {
+		return nil
+	}
 	attrs := []any{"request_id", rid, "method", method, "route", route, "path", c.Path(),
 		"status", status, "dur_ms", float64(dur.Microseconds()) / 1000, "bytes", len(c.Response().Body()), "ip", c.IP()}
 	if p, ok := PrincipalFrom(c); ok {
@@ -289,13 +292,14 @@ func (s *Server) connErrorHandler(c *fiber.Ctx, err error) error {
 func isProbe(path string) bool { return path == "/healthz" || path == "/readyz" }
 
 // clientIsLoopback reports whether the client is this host: both the peer
-// and, behind a trusted proxy, the forwarded address are loopback.
-func clientIsLoopback(c *fiber.Ctx) bool {
+// and, behind a trusted proxy, the forwarded address ip (c.IP()) are
+// loopback.
+func clientIsLoopback(c *fiber.Ctx, ip string) bool {
 	if !c.Context().RemoteIP().IsLoopback() {
 		return false
 	}
-	ip, err := netip.ParseAddr(c.IP())
-	return err == nil && ip.IsLoopback()
+	a, err := netip.ParseAddr(ip)
+	return err == nil && a.IsLoopback()
 }
 
 // limitIP applies the per-address limit to everything but health probes.
@@ -304,10 +308,11 @@ func (s *Server) limitIP(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	d := s.dyn.Load()
-	if d.Limits.ExemptLoopback && clientIsLoopback(c) {
+	ip := c.IP()
+	if d.Limits.ExemptLoopback && clientIsLoopback(c, ip) {
 		return c.Next()
 	}
-	if ok, retry := s.ipLimiter.Allow(c.IP()); !ok {
+	if ok, retry := s.ipLimiter.Allow(ip); !ok {
 		s.rateLimited.WithLabelValues("ip").Inc()
 		return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
 			Message: "too many requests from this address; slow down and retry after the time in Retry-After", RetryAfter: retry}
@@ -335,7 +340,7 @@ func (s *Server) authenticate(p Policy) fiber.Handler {
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, auth.ErrNoCredentials) && d.AllowLoopback && clientIsLoopback(c):
+		case errors.Is(err, auth.ErrNoCredentials) && d.AllowLoopback && clientIsLoopback(c, c.IP()):
 			principal = auth.Principal{Kind: auth.KindLoopback, ID: "loopback", Subject: "loopback", Role: auth.RoleAdmin}
 		case errors.Is(err, auth.ErrNoCredentials):
 			s.authFailures.WithLabelValues("missing").Inc()
