@@ -23,10 +23,7 @@ type Catalog struct {
 
 // CatalogModel is one known model in one release layout.
 type CatalogModel struct {
-	Name        string `yaml:"name"`
-	Kind        string `yaml:"kind"`
-	Version     string `yaml:"version"`
-	Description string `yaml:"description,omitempty"`
+	ModelSpec `yaml:",inline"`
 	// Layout names the release format: zhiyin, sherpa-onnx or funasr.
 	Layout string `yaml:"layout"`
 	// ReleaseNames are the folder names (path.Match patterns) of the
@@ -38,13 +35,7 @@ type CatalogModel struct {
 	// Files are the release's files; Optional ones may be absent. An empty
 	// SHA256 means the catalog does not pin it (install records the sum it
 	// finds).
-	Files    []CatalogFile     `yaml:"files"`
-	Source   *Source           `yaml:"source,omitempty"`
-	Contract Contract          `yaml:"contract"`
-	Warmup   []WarmupCase      `yaml:"warmup,omitempty"`
-	Runtime  RuntimeHints      `yaml:"runtime,omitempty"`
-	Shadow   ShadowCompare     `yaml:"shadow,omitempty"`
-	Metadata map[string]string `yaml:"metadata,omitempty"`
+	Files []CatalogFile `yaml:"files"`
 }
 
 // CatalogFile is one file of a catalog model.
@@ -88,11 +79,7 @@ func (c *Catalog) Find(name string) []CatalogModel {
 // files in sums (path → sha256, size); nil sums use placeholder sums to
 // validate the entry itself.
 func (cm *CatalogModel) manifest(sums map[string]FileSum) (*Manifest, error) {
-	m := &Manifest{
-		Name: cm.Name, Kind: cm.Kind, Version: cm.Version, Description: cm.Description,
-		Source: cm.Source, Contract: cm.Contract, Warmup: cm.Warmup, Runtime: cm.Runtime,
-		Shadow: cm.Shadow, Metadata: cm.Metadata,
-	}
+	m := &Manifest{ModelSpec: cm.ModelSpec}
 	for _, f := range cm.Files {
 		fs := FileSum{Path: f.Path, SHA256: f.SHA256, Size: f.Size}
 		if sums != nil {

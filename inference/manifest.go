@@ -20,9 +20,9 @@ import (
 // ManifestFile is the name of the manifest in every model folder.
 const ManifestFile = "model.yaml"
 
-// Manifest is a model folder's model.yaml: what the model is, its files
-// with their sha256, its tensor contract and how to warm it up.
-type Manifest struct {
+// ModelSpec is what a manifest and a catalog entry both say about a model:
+// identity, origin, tensor contract, warm-up and run-time hints.
+type ModelSpec struct {
 	// Name is the model's name, also its folder's name (silero-vad).
 	Name string `yaml:"name"`
 	// Kind says what the model does (vad, asr, nlu, tts, punct, test); the
@@ -32,11 +32,6 @@ type Manifest struct {
 	// metrics labels).
 	Version     string `yaml:"version"`
 	Description string `yaml:"description,omitempty"`
-	// Graph is the ONNX file to run, one of Files.
-	Graph string `yaml:"graph"`
-	// Files lists every file of the model with its sha256; they are
-	// verified before the model loads.
-	Files []FileSum `yaml:"files"`
 	// Source says where an online machine downloads the model.
 	Source   *Source       `yaml:"source,omitempty"`
 	Contract Contract      `yaml:"contract"`
@@ -46,6 +41,17 @@ type Manifest struct {
 	// Metadata is free-form information for the model's users (the asr
 	// package reads its front-end settings here).
 	Metadata map[string]string `yaml:"metadata,omitempty"`
+}
+
+// Manifest is a model folder's model.yaml: what the model is, its files
+// with their sha256, its tensor contract and how to warm it up.
+type Manifest struct {
+	ModelSpec `yaml:",inline"`
+	// Graph is the ONNX file to run, one of Files.
+	Graph string `yaml:"graph"`
+	// Files lists every file of the model with its sha256; they are
+	// verified before the model loads.
+	Files []FileSum `yaml:"files"`
 
 	// Dir is the folder the manifest was read from (not in the file).
 	Dir string `yaml:"-"`

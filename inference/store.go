@@ -284,7 +284,7 @@ func (s *Store) Install(ctx context.Context, src string, opts InstallOptions) (*
 	final := filepath.Join(storeDir, folder)
 	if _, err := os.Stat(final); err == nil {
 		// The same version is installed already; verify it and reuse it.
-		if err := (&Manifest{Name: man.Name, Files: man.Files, Dir: final}).Verify(); err != nil {
+		if err := (&Manifest{ModelSpec: ModelSpec{Name: man.Name}, Files: man.Files, Dir: final}).Verify(); err != nil {
 			if rerr := os.RemoveAll(final); rerr != nil {
 				return nil, fmt.Errorf("install: replace corrupt %s: %w", final, rerr)
 			}
