@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/zhiyin/zhiyin/dialogue/nlu"
 	"os"
 	"path/filepath"
 
@@ -33,6 +34,7 @@ type Config struct {
 	Limits    httpserver.LimitsConfig `yaml:"limits"`
 	Storage   store.Config            `yaml:"storage"`
 	Inference inference.Config        `yaml:"inference"`
+	NLU       nlu.Config              `yaml:"nlu"`
 }
 
 // defaultConfig returns the built-in defaults: what `zhiyin serve` runs on
@@ -49,6 +51,7 @@ func defaultConfig() Config {
 		Limits:    httpserver.DefaultLimits(),
 		Storage:   store.DefaultConfig(),
 		Inference: inference.DefaultConfig(),
+		NLU:       nlu.DefaultConfig(),
 	}
 }
 

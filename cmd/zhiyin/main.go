@@ -60,6 +60,8 @@ func commands() []command {
 		{"backup", "--out FILE [--force] [--config FILE]", "write a consistent copy of the database (safe while serving)", runBackup},
 		{"restore", "FILE [--config FILE]", "replace the database with a backup (zhiyin must be stopped)", runRestore},
 		{"apikey", "create --name NAME [--role admin|client] | list [--all] [--json] | revoke ID|NAME", "manage API keys (works while serving)", runAPIKey},
+		{"train", "--data FILE|DIR --out DIR [--seed N] [--quiet]", "train the NLU intent and entity models (ONNX, int8) from Rasa-style YAML or JSON Lines", runTrain},
+		{"nlu", "eval --data FILE [--model DIR] [--json] | parse TEXT... [--model DIR]", "evaluate an NLU model on labelled data, or parse texts with it", runNLU},
 		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags]", "manage models: install, verify, shadow-test, promote, roll back", runModels},
 	}
 }

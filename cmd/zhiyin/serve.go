@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zhiyin/zhiyin/dialogue/nlu"
+	"github.com/zhiyin/zhiyin/dialogue/nlu/nludata"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,6 +82,7 @@ type daemon struct {
 	srv    *httpserver.Server
 	rt     *inference.Runtime
 	models *inference.Registry
+	nlu    atomic.Pointer[nlu.Parser]
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -155,6 +160,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.rt = inference.NewRuntime(cfg.Inference, d.log)
 	d.models = inference.NewRegistry(d.rt, cfg.Inference, inference.SearchDirs(cfg.Inference, cfg.DataDir), d.log, reg, d.readiness)
 	mountModelAdmin(srv.Group(inference.AdminModelsPath, httpserver.AdminOnly), d.models)
+	mountNLU(srv.Group("/v1/nlu", httpserver.Authenticated), srv.Group("/model", httpserver.Authenticated), d.nlu.Load)
 	stops = append(stops, func(context.Context) {
 		if err := d.rt.Close(); err != nil {
 			d.log.Error("close ONNX Runtime", attrErr, err)
@@ -163,6 +169,9 @@ func (d *daemon) run(ctx context.Context) error {
 	stops = append(stops, func(ctx context.Context) {
 		if err := d.models.Stop(ctx); err != nil {
 			d.log.Error("release models", attrErr, err)
+		}
+		if err := d.nlu.Swap(nil).Close(); err != nil {
+			d.log.Error("release NLU models", attrErr, err)
 		}
 	})
 
@@ -261,6 +270,42 @@ func (d *daemon) startModels(ctx context.Context) error {
 	if err := d.models.Start(ctx); err != nil {
 		return fmt.Errorf("load models: %w", err)
 	}
+	return d.startNLU(ctx)
+}
+
+// startNLU loads the NLU model folder. A folder named in the configuration
+// must load; without one, and no model at the default place, the daemon
+// serves without NLU (the parse routes answer 503 saying how to train one).
+func (d *daemon) startNLU(ctx context.Context) error {
+	cfg := d.cfg.NLU
+	dir := cfg.ModelDir(d.cfg.DataDir)
+	if _, err := os.Stat(filepath.Join(dir, nlu.ManifestName)); err != nil && cfg.Model == "" {
+		d.log.Info("no NLU model; /v1/nlu/parse answers 503 until one is trained", "dir", dir,
+			"fix", "zhiyin train --data DATA --out "+dir)
+		return nil
+	}
+	d.readiness.Set("nlu", false, "loading "+dir)
+	opts := cfg.Options()
+	opts.Log = d.log
+	if cfg.Data != "" {
+		data, err := nludata.Load(cfg.Data)
+		if err != nil {
+			d.readiness.Set("nlu", false, err.Error())
+			return fmt.Errorf("nlu.data: %w", err)
+		}
+		opts.DataHash = data.Hash()
+	}
+	p, err := nlu.Load(ctx, d.rt, dir, opts)
+	if err != nil {
+		d.readiness.Set("nlu", false, err.Error())
+		return fmt.Errorf("load NLU model: %w", err)
+	}
+	if old := d.nlu.Swap(p); old != nil {
+		_ = old.Close()
+	}
+	m := p.Manifest()
+	d.readiness.Set("nlu", true, fmt.Sprintf("%s: %d intents, %d entity types", dir, len(m.Intents), len(m.EntityTypes)))
+	d.log.Info("NLU model loaded", "dir", dir, "intents", len(m.Intents), "entity_types", len(m.EntityTypes), "data_hash", m.DataHash)
 	return nil
 }
 
