@@ -256,27 +256,23 @@ func (e *Encoding) add(id int64, tok string, off [2]int, word int) {
 
 // pieces appends one word's WordPiece tokens, or the unknown token when
 // the word is too long or cannot be spelled. With limit ≥ 0 it stops when
-// the encoding holds limit pieces and reports whether it cut the word.
+// the encoding holds limit pieces and reports whether it dropped any.
 func (w *WordPiece) pieces(e *Encoding, word []byte, starts, orig []int, wordIdx, limit int, scratch *[]byte) (cut bool) {
-	n := len(starts)
-	whole := [2]int{orig[0], orig[n-1] + 1}
-	if n > w.maxChars {
-		e.add(w.unk, w.unkTok, whole, wordIdx)
-		return false
+	type piece struct {
+		id         int64
+		tok        string
+		from, upto int // rune range in the word
 	}
+	n := len(starts)
+	var buf [16]piece
 	end := func(k int) int { // byte offset where rune k starts (len at n)
 		if k == n {
 			return len(word)
 		}
 		return starts[k]
 	}
-	type piece struct {
-		id         int64
-		from, upto int // rune range in the word
-	}
-	var buf [16]piece
 	ps := buf[:0]
-	for start := 0; start < n; {
+	for start := 0; start < n && n <= w.maxChars; {
 		stop, id, ok := n, int64(0), false
 		for ; stop > start; stop-- {
 			b := word[starts[start]:end(stop)]
@@ -289,17 +285,20 @@ func (w *WordPiece) pieces(e *Encoding, word []byte, starts, orig []int, wordIdx
 			}
 		}
 		if !ok {
-			e.add(w.unk, w.unkTok, whole, wordIdx)
-			return false
+			ps = ps[:0] // a part cannot be spelled: the whole word is unknown
+			break
 		}
-		ps = append(ps, piece{id, start, stop})
+		ps = append(ps, piece{id, w.tokens[id], start, stop})
 		start = stop
+	}
+	if len(ps) == 0 {
+		ps = append(ps, piece{w.unk, w.unkTok, 0, n})
 	}
 	for k, p := range ps {
 		if limit >= 0 && e.Len()-1 >= limit {
 			return k < len(ps)
 		}
-		e.add(p.id, w.tokens[p.id], [2]int{orig[p.from], orig[p.upto-1] + 1}, wordIdx)
+		e.add(p.id, p.tok, [2]int{orig[p.from], orig[p.upto-1] + 1}, wordIdx)
 	}
 	return false
 }

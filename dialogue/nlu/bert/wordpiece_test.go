@@ -69,6 +69,8 @@ func TestEncode(t *testing.T) {
 			offsets: [][2]int{{0, 1}, {1, 2}}, words: []int{0, 1}},
 		{name: "truncated inside a word", text: "cards", maxLen: 3, tokens: []string{"card"}, offsets: [][2]int{{0, 4}}, words: []int{0}, trunc: true},
 		{name: "max len below 2", text: "你好", maxLen: 1, tokens: nil, trunc: true},
+		{name: "unknown words respect the limit", text: "0\"", maxLen: 3, opts: []Option{LowerCase(false)}, tokens: []string{"[UNK]"},
+			offsets: [][2]int{{0, 1}}, words: []int{0}, trunc: true},
 		{name: "unknown token option", text: "Привет", opts: []Option{UnknownToken("[MASK]")}, tokens: []string{"[MASK]"}, offsets: [][2]int{{0, 6}}, words: []int{0}},
 		{name: "max chars option", text: "hello", opts: []Option{MaxCharsPerWord(4)}, tokens: []string{"[UNK]"}, offsets: [][2]int{{0, 5}}, words: []int{0}},
 	}
