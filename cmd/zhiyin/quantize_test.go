@@ -82,7 +82,7 @@ func TestQuantizeCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"quantized 15 node(s)", "  + Gather_1\n", "left in float32 (8):", "Gemm_85: B (classifier.weight) has 640 elements", "x smaller", "wrote " + out} {
+	for _, want := range []string{"quantized 15 node(s)", "  + Gather_1\n", "left in float32 (6):", "Gemm_85: B (classifier.weight) has 640 elements", "x smaller", "wrote " + out} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

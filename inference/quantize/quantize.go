@@ -42,8 +42,8 @@ type Report struct {
 	// Quantized lists the rewritten nodes by name (a node without a name is
 	// called "OpType:first output"), in graph order.
 	Quantized []string `json:"quantized"`
-	// Skipped gives, for every MatMul, Gemm and Gather left as it was, the
-	// reason.
+	// Skipped gives, for every MatMul and Gemm left as it was and every
+	// Gather of a float32 initializer left as it was, the reason.
 	Skipped map[string]string `json:"skipped"`
 	// SizeBefore and SizeAfter are the serialized model's sizes in bytes.
 	SizeBefore int64 `json:"size_before"`
@@ -393,7 +393,9 @@ func (q *quantizer) rewriteGraph(g []byte) ([]byte, error) {
 		}
 		key := nodeKey(n)
 		if repl == nil {
-			q.rep.Skipped[key] = reason
+			if reason != "" {
+				q.rep.Skipped[key] = reason
+			}
 			continue
 		}
 		replacement[i] = repl
@@ -648,6 +650,9 @@ func (q *quantizer) matmul(n *node, gemm bool) ([]newNode, string) {
 func (q *quantizer) gather(n *node) ([]newNode, string) {
 	if len(n.inputs) != 2 || len(n.outputs) != 1 || n.outputs[0] == "" {
 		return nil, "unexpected inputs or outputs"
+	}
+	if r, ok := q.inits[n.inputs[0]]; !ok || r.t.dtype != typeFloat {
+		return nil, "" // a Gather of shapes or activations: nothing to report
 	}
 	t, v, why := q.weight(n.inputs[0], "data")
 	if why != "" {

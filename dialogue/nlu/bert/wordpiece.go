@@ -182,7 +182,13 @@ func (w *WordPiece) Encode(text string, maxLen int) Encoding {
 	if maxLen > 0 {
 		limit = max(maxLen, 2) - 2
 	}
-	e := Encoding{}
+	// One allocation per slice: at most one token per rune, plus two.
+	n := utf8.RuneCountInString(text) + 2
+	if limit >= 0 {
+		n = min(n, limit+2)
+	}
+	e := Encoding{IDs: make([]int64, 0, n), Mask: make([]int64, 0, n), TypeIDs: make([]int64, 0, n),
+		Offsets: make([][2]int, 0, n), Tokens: make([]string, 0, n), Words: make([]int, 0, n)}
 	e.add(w.cls, TokenCLS, [2]int{0, 0}, -1)
 	var (
 		word    []byte // normalized UTF-8 of the current word
@@ -211,17 +217,20 @@ func (w *WordPiece) Encode(text string, maxLen int) Encoding {
 	i := -1
 	for _, r := range text {
 		i++
-		switch {
-		case r == 0 || r == utf8.RuneError || isControl(r):
+		switch classify(r) {
+		case classSkip:
 			continue
-		case isWhitespace(r):
+		case classSpace:
 			flush()
 			continue
-		case full:
+		case classCJK:
+			if !full {
+				single(r, i)
+				continue
+			}
+		}
+		if full {
 			e.Truncated = true // more text, no room
-		case isCJK(r):
-			single(r, i)
-			continue
 		}
 		if e.Truncated {
 			break
@@ -301,6 +310,35 @@ func (w *WordPiece) pieces(e *Encoding, word []byte, starts, orig []int, wordIdx
 		e.add(p.id, p.tok, [2]int{orig[p.from], orig[p.upto-1] + 1}, wordIdx)
 	}
 	return false
+}
+
+// Rune classes for basic tokenization.
+const (
+	classOther = iota
+	classSkip  // removed: NUL, U+FFFD, control characters
+	classSpace // splits words
+	classCJK   // a word of its own
+)
+
+// classify sorts a rune for basic tokenization, ASCII and CJK first.
+func classify(r rune) int {
+	switch {
+	case r < 0x80:
+		switch {
+		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
+			return classSpace
+		case r < 0x20 || r == 0x7f:
+			return classSkip
+		}
+		return classOther
+	case isCJK(r):
+		return classCJK
+	case r == utf8.RuneError || isControl(r):
+		return classSkip
+	case isWhitespace(r):
+		return classSpace
+	}
+	return classOther
 }
 
 // isWhitespace is BERT's _is_whitespace.
