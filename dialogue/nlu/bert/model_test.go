@@ -3,10 +3,12 @@ package bert
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -283,5 +285,62 @@ func BenchmarkClassify(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds()), "p95-µs")
 		})
+	}
+}
+
+// TestBatchedMatchesSingle: with inference's micro-batching on, texts of
+// different lengths are padded into one run (input_ids with [PAD],
+// attention_mask with 0) and the answers equal those of single runs.
+func TestBatchedMatchesSingle(t *testing.T) {
+	rt := needRT(t)
+	texts := []string{"你好", "我想查一下这个月的余额", "转人工", "北京联通的宽带怎么办理才能便宜一点", "上海移动", "投诉"}
+	for _, task := range []string{TaskSequence, TaskToken} {
+		dir := writeFolder(t, testmodels.BERT(testmodels.BERTOptions{Task: task}))
+		single, err := Load(context.Background(), rt, dir, inference.LoadOptions{Provider: "cpu", Concurrency: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer single.Close()
+		batched, err := Load(context.Background(), rt, dir, inference.LoadOptions{Provider: "cpu", Batch: inference.BatchConfig{Mode: "on", MaxBatch: 8, MaxWait: 50 * time.Millisecond, QueueSize: 64}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer batched.Close()
+		answer := func(m *Model, text string) (string, error) {
+			if task == TaskSequence {
+				s, err := m.Classify(context.Background(), text)
+				if err != nil {
+					return "", err
+				}
+				return s[0].Label + " " + strconv.FormatFloat(s[0].P, 'f', 3, 64), nil
+			}
+			spans, err := m.Tag(context.Background(), text)
+			return fmt.Sprintf("%+v", spans), err
+		}
+		want := map[string]string{}
+		for _, text := range texts {
+			a, err := answer(single, text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[text] = a
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, text := range texts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := answer(batched, text)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Error(err)
+				} else if got != want[text] {
+					t.Errorf("%s %q: batched %s, single %s", task, text, got, want[text])
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }
