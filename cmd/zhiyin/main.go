@@ -62,7 +62,7 @@ func commands() []command {
 		{"apikey", "create --name NAME [--role admin|client] | list [--all] [--json] | revoke ID|NAME", "manage API keys (works while serving)", runAPIKey},
 		{"train", "--data FILE|DIR --out DIR [--seed N] [--quiet]", "train the NLU intent and entity models (ONNX, int8) from Rasa-style YAML or JSON Lines", runTrain},
 		{"nlu", "eval --data FILE [--model DIR] [--json] | parse TEXT... [--model DIR]", "evaluate an NLU model on labelled data, or parse texts with it", runNLU},
-		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags]", "manage models: install, verify, shadow-test, promote, roll back", runModels},
+		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags] | quantize IN.onnx OUT.onnx [--eval FILE]", "manage models: install, verify, shadow-test, promote, roll back; int8-quantize an ONNX file", runModels},
 	}
 }
 

@@ -29,6 +29,9 @@ const modelsUsage = `usage:
   zhiyin models shadow NAME [--start [--dir DIR] [--fraction F] [--window D] | --stop] [--json]
   zhiyin models promote NAME                      the candidate serves; the old version becomes previous
   zhiyin models rollback NAME                     the previous version serves again
+  zhiyin models quantize IN.onnx OUT.onnx [--per-channel] [--eval FILE.jsonl] [--force] [--json]
+                                                  dynamic int8 quantization of MatMul/Gemm weights; --eval
+                                                  compares accuracy (IN in a BYO BERT folder)
 flags common to all: --config FILE; list, shadow, promote and rollback also --addr URL
 (default: the configured server.listen) and $ZHIYIN_API_KEY for a daemon that needs a key.`
 
@@ -37,9 +40,12 @@ const envAPIKey = "ZHIYIN_API_KEY"
 
 func runModels(ctx context.Context, cio cmdIO, args []string) error {
 	if len(args) == 0 {
-		return usagef("name a subcommand: list, verify, install, remove, shadow, promote or rollback")
+		return usagef("name a subcommand: list, verify, install, remove, shadow, promote, rollback or quantize")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "quantize" { // offline file tool: its own flags, no configuration
+		return runModelsQuantize(ctx, cio, args)
+	}
 	fs := newFlagSet("models", cio.stderr)
 	configPath := fs.String("config", "", "configuration file (default: $ZHIYIN_CONFIG, else "+defaultConfigPath+" if it exists, else built-in)")
 	var addr *string
@@ -63,7 +69,7 @@ func runModels(ctx context.Context, cio cmdIO, args []string) error {
 		fmt.Fprintln(cio.stdout, modelsUsage)
 		return nil
 	default:
-		return usagef("unknown subcommand %q: use list, verify, install, remove, shadow, promote or rollback", sub)
+		return usagef("unknown subcommand %q: use list, verify, install, remove, shadow, promote, rollback or quantize", sub)
 	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
