@@ -2,7 +2,6 @@ package quantize
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -154,8 +153,12 @@ func bertRun(tb testing.TB, m *inference.Model, seq []int64) []float32 {
 // int8 model's logits with the float model's under ONNX Runtime.
 func TestBERTNumerics(t *testing.T) {
 	for _, task := range []string{testmodels.TaskSequence, testmodels.TaskToken} {
-		for _, opts := range []Options{{}, {PerChannel: true}, {ReduceRange: true}, {KeepGather: true}} {
-			t.Run(fmt.Sprintf("%s/%+v", task, opts), func(t *testing.T) {
+		for _, variant := range []struct {
+			name string
+			opts Options
+		}{{"per-tensor", Options{}}, {"per-channel", Options{PerChannel: true}}, {"reduce-range", Options{ReduceRange: true}}, {"keep-gather", Options{KeepGather: true}}} {
+			opts := variant.opts
+			t.Run(task+"/"+variant.name, func(t *testing.T) {
 				f := testmodels.BERT(testmodels.BERTOptions{Task: task})
 				q, rep, err := Dynamic(f.Files[0].Data, opts)
 				if err != nil {
