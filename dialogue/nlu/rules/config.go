@@ -86,12 +86,13 @@ func DefaultCarriers() map[string]string {
 }
 
 // DefaultOrderPatterns returns the built-in order number patterns: up to four
-// letters, a digit and 9-23 more letters or digits after 订单/订单号/订单编号
-// (the entity is the number), and a bare run of 16-20 digits (an 18-digit
-// run that is a valid ID number is reported as id_card instead).
+// letters, a digit and 9-23 more letters, digits or dashes after
+// 订单/订单号/订单编号 (the entity is the number: "订单号：SO-2026-000123"),
+// and a bare run of 16-20 digits (an 18-digit run that is a valid ID number
+// is reported as id_card instead).
 func DefaultOrderPatterns() []string {
 	return []string{
-		`订单(?:编号|号码|号)?[^0-9a-z]{0,4}(?P<value>[a-z]{0,4}\d[0-9a-z]{9,23})`,
+		`订单(?:编号|号码|号)?[^0-9a-z]{0,4}(?P<value>[a-z]{0,4}-?\d[0-9a-z-]{8,22}[0-9a-z])`,
 		`\d{16,20}`,
 	}
 }

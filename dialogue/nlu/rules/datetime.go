@@ -12,6 +12,7 @@ type dtHit struct {
 	end       int
 	day       time.Time // the day a clock time was put on
 	clock     bool      // a clock time was read
+	cl        clock     // the clock time of a time without a date
 	rng       string    // "start" or "end" of a time range
 	t         time.Time
 	grain     string
@@ -69,6 +70,9 @@ func (e *Extractor) scanDateTime(rs []rune, now time.Time, c *collector) {
 		}
 		to, ok := e.rangeEnd(rs, h, now)
 		if ok {
+			if h.typ == TypeTime {
+				e.fitRange(rs, &h, &to, now, today)
+			}
 			h.rng = "start"
 		}
 		c.add(h.cand(i))
@@ -131,6 +135,34 @@ func (e *Extractor) rangeEnd(rs []rune, from dtHit, now time.Time) (dtHit, bool)
 	to := dtHit{typ: from.typ, start: start, end: cl.end, t: t, grain: cl.grain, period: period, conf: 1, rng: "end"}
 	to.modifier, to.end = e.modifier(rs, to.end)
 	return to, true
+}
+
+// fitRange re-resolves a range of times without a date as a whole: the
+// earliest start whose end has not passed, preferring ranges shorter than
+// 18 hours ("工作时间9:00-18:00" at 10:00 is today 9:00 to 18:00, not 21:00
+// to 18:00 the next day).
+func (e *Extractor) fitRange(rs []rune, from, to *dtHit, now, today time.Time) {
+	for pass := 0; pass < 2; pass++ {
+		for d := 0; d < 2; d++ {
+			day := today.AddDate(0, 0, d)
+			first, _ := resolveClock(day, from.cl, from.period, now, false)
+			starts := [2]time.Time{first, first}
+			n := 1
+			if from.period == "" && from.cl.h >= 1 && from.cl.h <= 11 {
+				starts[1], n = first.Add(12*time.Hour), 2
+			}
+			for _, st := range starts[:n] {
+				f := *from
+				f.t, f.day = st, day
+				t2, ok := e.rangeEnd(rs, f, now)
+				if !ok || t2.t.Before(truncate(now, t2.grain)) || (pass == 0 && t2.t.Sub(st) > 18*time.Hour) {
+					continue
+				}
+				*from, *to = f, t2
+				return
+			}
+		}
+	}
 }
 
 // dtStart reports whether a date or time expression may start at rs[i].
@@ -199,7 +231,7 @@ func (e *Extractor) parseDateTime(rs []rune, i int, now, today time.Time) (dtHit
 	if !ok || (period == "" && cl.weakOne) {
 		return dtHit{}, false
 	}
-	h := dtHit{typ: TypeTime, end: cl.end, grain: cl.grain, period: period, conf: 1, day: today, clock: true}
+	h := dtHit{typ: TypeTime, end: cl.end, grain: cl.grain, period: period, conf: 1, day: today, clock: true, cl: cl}
 	h.t, _ = resolveClock(today, cl, period, now, true)
 	if h.t.Before(truncate(now, cl.grain)) {
 		h.day = today.AddDate(0, 0, 1)
@@ -237,6 +269,9 @@ func resolveClock(d time.Time, cl clock, period string, now time.Time, pickNext 
 		return time.Date(d.Year(), d.Month(), d.Day()+dayShift, h, cl.m, cl.s, 0, d.Location())
 	}
 	h := cl.h
+	if h == 24 {
+		return at(0, 1), false // 24:00 is the end of the day
+	}
 	switch period {
 	case "morning":
 		return at(h, 0), false
@@ -304,7 +339,7 @@ func parseClock(rs []rune, k int) (clock, bool) {
 		}
 	}
 	h, j, ok := scanInt(rs, k, false)
-	if !ok || j >= len(rs) || h > 23 {
+	if !ok || j >= len(rs) || h > 24 {
 		return clock{}, false
 	}
 	arabic := isDigit(rs[k])
@@ -350,6 +385,9 @@ func parseClock(rs []rune, k int) (clock, bool) {
 			}
 		}
 	}
+	if h == 24 && cl.m != 0 {
+		return clock{}, false
+	}
 	if marker == '时' && !arabic && !fen {
 		return clock{}, false // 一时, 一时半会: only "3时" or "十时五分"
 	}
@@ -391,13 +429,13 @@ func colonClock(rs []rune, k int) (clock, bool) {
 		h = h*10 + int(r-'0')
 	}
 	m, ok := two(j + 1)
-	if !ok || h > 23 || m > 59 {
+	if !ok || h > 24 || m > 59 || (h == 24 && m != 0) {
 		return clock{}, false
 	}
 	cl := clock{h: h, m: m, grain: "minute", end: j + 3}
 	if runeIn(rs, cl.end, ":") {
 		s, ok := two(cl.end + 1)
-		if !ok || s > 59 {
+		if !ok || s > 59 || (h == 24 && s != 0) {
 			return clock{}, false
 		}
 		cl.s, cl.grain, cl.end = s, "second", cl.end+3
@@ -457,7 +495,7 @@ func (e *Extractor) parseDate(rs []rune, i int, today time.Time) (d time.Time, e
 		return d, j, "", 1, false, true
 	}
 	// A bare day: the next such day of a month.
-	if dd, j, ok := dayOfMonth(rs, i); ok && !runeIn(rs, i-1, "第月") &&
+	if dd, j, ok := dayOfMonth(rs, i); ok && !runeIn(rs, i-1, "第月路街道巷弄村区里院楼栋座排") &&
 		!runeIn(rs, j, "楼线门床店机窗柜台位房桌厅院馆口仓库码车道室座球键本元常子期志记程用语") {
 		for n := 0; n <= 12; n++ {
 			first := time.Date(today.Year(), today.Month()+time.Month(n), 1, 0, 0, 0, 0, today.Location())
@@ -470,12 +508,12 @@ func (e *Extractor) parseDate(rs []rune, i int, today time.Time) (d time.Time, e
 }
 
 // relDayOK rejects 后天/前天 that are the tail of another word: 之后天气,
-// 以前天天.
+// 以前天天, 明后天 (one of two days).
 func relDayOK(rs []rune, i int, w string) bool {
 	if w != "后天" && w != "前天" {
 		return true
 	}
-	return !runeIn(rs, i-1, "之以然最往向此其落今先日午提从早")
+	return !runeIn(rs, i-1, "之以然最往向此其落今先日午提从早明")
 }
 
 // isoDate reads 2026-03-05, 2026/3/5 or 2026.3.5.

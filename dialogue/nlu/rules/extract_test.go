@@ -197,6 +197,7 @@ func TestOrderNo(t *testing.T) {
 		{"订单号2026112212345678", []string{"order_no:2026112212345678=2026112212345678"}},
 		{"订单号：ab12345678901", []string{"order_no:ab12345678901=AB12345678901"}},
 		{"订单编号 DD20261122001", []string{"order_no:DD20261122001=DD20261122001"}},
+		{"订单号：SO-2026-000123 有问题", []string{"order_no:SO-2026-000123=SO-2026-000123"}},
 		{"我的订单 1234567890 还没发货", []string{"order_no:1234567890=1234567890"}},
 		{"4200001234567890123456 这个单", nil},                                             // 22 digits: too long for a bare run
 		{"单号 4200001234567890", []string{"order_no:4200001234567890=4200001234567890"}}, // bare 16
@@ -281,6 +282,8 @@ func TestQuantity(t *testing.T) {
 		{"一只是", nil},
 		{"包邮吗", nil},
 		{"一部分", nil},
+		{"住在3号楼2单元", nil},
+		{"少了一个配件", []string{"quantity:一个=1"}},
 	})
 	ents := e.Extract("我要两件", testNow)
 	if len(ents) != 1 || ents[0].Attrs["unit"] != "件" {

@@ -74,7 +74,7 @@ func newTables() tables {
 			{text: "只", not: "是有要能好"}, {text: "支", not: "付持"}, {text: "张"}, {text: "套"},
 			{text: "条"}, {text: "本", not: "周月年店人"}, {text: "杯"}, {text: "罐"}, {text: "桶"},
 			{text: "对", not: "不于比了"}, {text: "副", not: "本"}, {text: "部", not: "分门"}, {text: "辆"},
-			{text: "把", not: "握"}, {text: "片"}, {text: "粒"}, {text: "单", not: "号"}, {text: "盆"},
+			{text: "把", not: "握"}, {text: "片"}, {text: "粒"}, {text: "单", not: "号元价"}, {text: "盆"},
 			{text: "束"}, {text: "卷"}, {text: "枚"}, {text: "颗"}, {text: "根", not: "据本"},
 			{text: "米"}, {text: "厘米"}, {text: "毫米"}, {text: "升", not: "级"}, {text: "毫升"},
 			{text: "平米"}, {text: "平方米"}, {text: "位", not: "置数于"}, {text: "kg"}, {text: "ml"},
