@@ -253,3 +253,57 @@ func TestLoadRefusesTampered(t *testing.T) {
 		t.Errorf("no manifest: %v", err)
 	}
 }
+
+// BenchmarkParse measures one parse (normalization, rules, both ONNX
+// models, Viterbi) of a 30-character message on one goroutine.
+func BenchmarkParse(b *testing.B) {
+	p := loadShop(b, Options{FallbackThreshold: 0.3})
+	text := "你好，我的快递SF1234567890到哪了，明天能送到吗？"
+	if n := len([]rune(text)); n != 30 {
+		b.Fatalf("message has %d characters", n)
+	}
+	ctx := context.Background()
+	lat := make([]float64, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := p.Parse(ctx, text); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, float64(time.Since(start).Nanoseconds())/1e3)
+	}
+	b.ReportMetric(percentile(lat, 0.5), "p50-µs")
+	b.ReportMetric(percentile(lat, 0.99), "p99-µs")
+}
+
+// FuzzParseText feeds arbitrary text through normalization, features and
+// the Go-side models: no panic, entity spans inside the text.
+func FuzzParseText(f *testing.F) {
+	for _, s := range []string{"我的快递SF1234567890到哪了", "", " ", "\xff\xfe", "ＡＢＣ　１２３", "明天下午三点", "[x](y)", "\u0000\u200b"} {
+		f.Add(s)
+	}
+	_, m := shop(f)
+	sc := &goScorer{intent: m.intent, crf: m.crf}
+	f.Fuzz(func(t *testing.T, s string) {
+		rs, orig := normalize(s)
+		if len(orig) != len(rs)+1 {
+			t.Fatalf("orig has %d entries for %d runes", len(orig), len(rs))
+		}
+		p, err := m.feat.run(context.Background(), sc, rs, m.temp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sp := range p.spans {
+			if sp.Start < 0 || sp.End > len(rs) || sp.Start >= sp.End {
+				t.Fatalf("span %+v outside %d runes", sp, len(rs))
+			}
+		}
+		var sum float64
+		for _, v := range p.scores {
+			sum += v
+		}
+		if sum < 0.999 || sum > 1.001 {
+			t.Fatalf("probabilities sum to %f", sum)
+		}
+	})
+}
