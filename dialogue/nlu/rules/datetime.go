@@ -44,8 +44,13 @@ type clock struct {
 //     period before them (上午 下午 晚上 中午 凌晨 ...) that moves the hour;
 //     a time alone is its next occurrence (today, or tomorrow if past; with
 //     no period, 1-11 o'clock may also be the afternoon hour);
+//   - 24:00 and 24点 are the next midnight;
 //   - a following 前/之前/以后/左右 goes to Attrs["modifier"] (before,
 //     after, around);
+//   - ranges (三点到五点, 下午3点至晚上8点, 9:00-18:00) give two entities with
+//     Attrs["range"] start and end; the end takes the day and period of the
+//     start, and a range without a date is the earliest one whose end has
+//     not passed;
 //   - durations from now: 半小时后, 两个小时后, 一个半小时后, 三天后, 10分钟内
 //     (modifier "within"), 两周前.
 //

@@ -30,7 +30,8 @@ type Entity struct {
 	Confidence float64
 	// Attrs holds extra facts, or is nil: "carrier" (tracking_no),
 	// "currency" (amount), "unit" (quantity), "extension" (landline),
-	// "grain", "period", "modifier" and "ampm" (datetime, date, time).
+	// "grain", "period", "modifier", "range" and "ampm" (datetime, date,
+	// time).
 	Attrs map[string]string
 }
 
