@@ -462,7 +462,7 @@ func restartNeeded(old, new *Config) []string {
 	for _, sec := range []struct {
 		name     string
 		old, new any
-	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}} {
+	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			out = append(out, sec.name)
 		}

@@ -239,7 +239,7 @@ func Load(ctx context.Context, rt *inference.Runtime, dir string, opts Options) 
 				Inputs: []inference.TensorSpec{
 					{Name: "ids", DType: inference.Int64, Shape: dims("N", "K")},
 					{Name: "weights", DType: inference.Float32, Shape: dims("N", "K")}},
-				Outputs: []inference.TensorSpec{{Name: "logits", DType: inference.Float32, Shape: dims("N", len(man.Intents))}}},
+				Outputs: []inference.TensorSpec{{Name: "logits", DType: inference.Float32, Shape: dims("N", 2*len(man.Intents))}}},
 			Warmup:  []inference.WarmupCase{{Shapes: map[string][]int64{"ids": {1, 16}, "weights": {1, 16}}}},
 			Runtime: inference.RuntimeHints{Batching: "off"},
 		},

@@ -123,10 +123,12 @@ type rawParse struct {
 // run parses normalized runes rs: intent from the text, entities given that
 // intent, then the intent again knowing the entities.
 func (f *featurizer) run(ctx context.Context, sc scorer, rs []rune, temp float64) (rawParse, error) {
-	z, err := sc.intentScores(ctx, f.intentInput(rs, nil))
+	zz, err := sc.intentScores(ctx, f.intentInput(rs, nil))
 	if err != nil {
 		return rawParse{}, err
 	}
+	C := len(f.intents)
+	z := zz[:C] // classifier A: the text alone
 	first := argmax(z)
 	p := rawParse{first: first}
 	if len(f.types) > 0 && len(rs) > 0 {
@@ -147,8 +149,8 @@ func (f *featurizer) run(ctx context.Context, sc scorer, rs []rune, temp float64
 			if err != nil {
 				return rawParse{}, err
 			}
-			for i := range z {
-				z[i] = (z[i] + z2[i]) / 2
+			for i := range z { // average with classifier B: text and entities
+				z[i] = (z[i] + z2[C+i]) / 2
 			}
 		}
 	}

@@ -277,36 +277,43 @@ func fit(ctx context.Context, base *featurizer, samples []sample, lookups map[in
 	}
 
 	// intent features: every example as text only, and again with its
-	// entities when it has some (the second pass sees them)
+	// entities when it has some. Two classifiers share the vocabulary: A
+	// reads the text alone (first pass), B the text with its entities
+	// (second pass); their weights sit side by side in one table.
 	df := map[int32]int{}
-	var rawKeys [][]uint64
+	var rawA, rawB [][]uint64
 	var ys []int
-	for _, s := range samples {
-		variants := [][]spanOf{nil}
-		if len(s.spans) > 0 && len(f.types) > 0 {
-			variants = append(variants, s.spans)
-		}
-		for _, v := range variants {
-			keys := f.intentKeysFor(nil, s.rs, v)
-			seen := map[int32]bool{}
-			for _, k := range keys {
-				id := f.intentVocab.add(k)
-				if !seen[id] {
-					seen[id] = true
-					df[id]++
-				}
+	count := func(keys []uint64) {
+		seen := map[int32]bool{}
+		for _, k := range keys {
+			id := f.intentVocab.add(k)
+			if !seen[id] {
+				seen[id] = true
+				df[id]++
 			}
-			rawKeys = append(rawKeys, keys)
-			ys = append(ys, s.intent)
 		}
+	}
+	for _, s := range samples {
+		a := f.intentKeysFor(nil, s.rs, nil)
+		count(a)
+		b := a
+		if len(s.spans) > 0 && len(f.types) > 0 {
+			b = f.intentKeysFor(nil, s.rs, s.spans)
+			count(b)
+		}
+		rawA, rawB = append(rawA, a), append(rawB, b)
+		ys = append(ys, s.intent)
 	}
 	f.idf = make([]float32, f.intentVocab.size())
+	nDocs := len(rawA) + len(rawB)
 	for id := range f.idf {
-		f.idf[id] = float32(math.Log(float64(1+len(rawKeys))/float64(1+df[int32(id)])) + 1)
+		f.idf[id] = float32(math.Log(float64(1+nDocs)/float64(1+df[int32(id)])) + 1)
 	}
-	xs := make([]sparse, len(rawKeys))
-	for i, k := range rawKeys {
-		xs[i] = tfidf(k, f.intentVocab, f.idf)
+	xsA := make([]sparse, len(rawA))
+	xsB := make([]sparse, len(rawB))
+	for i := range rawA {
+		xsA[i] = tfidf(rawA[i], f.intentVocab, f.idf)
+		xsB[i] = tfidf(rawB[i], f.intentVocab, f.idf)
 	}
 
 	// tagger features with the gold intent and the fold's lexicon
@@ -358,7 +365,8 @@ func fit(ctx context.Context, base *featurizer, samples []sample, lookups map[in
 		defer wg.Done()
 		best := -1.0
 		z := make([]float64, len(f.intents))
-		res.intent = trainSoftmax(xs, ys, f.intentVocab.size(), len(f.intents), lrParams{Epochs: intentEpochs, LR: 1}, opts.Seed, func(ep int, loss float64, m *softmaxModel) bool {
+		nf, C := f.intentVocab.size(), len(f.intents)
+		a := trainSoftmax(xsA, ys, nf, C, lrParams{Epochs: intentEpochs, LR: 1}, opts.Seed, func(ep int, loss float64, m *softmaxModel) bool {
 			if ep < 3 {
 				report(Progress{Model: "intent", Phase: phase, Epoch: ep, Epochs: intentEpochs, Loss: loss, HeldOut: -1})
 				return true
@@ -380,6 +388,14 @@ func fit(ctx context.Context, base *featurizer, samples []sample, lookups map[in
 			report(Progress{Model: "intent", Phase: phase, Epoch: ep, Epochs: intentEpochs, Loss: loss, HeldOut: acc})
 			return ctx.Err() == nil
 		})
+		b := a
+		if len(f.types) > 0 {
+			b = trainSoftmax(xsB, ys, nf, C, lrParams{Epochs: res.bestIntent, LR: 1}, opts.Seed+1, func(ep int, loss float64, m *softmaxModel) bool {
+				report(Progress{Model: "intent+e", Phase: phase, Epoch: ep, Epochs: res.bestIntent, Loss: loss, HeldOut: -1})
+				return ctx.Err() == nil
+			})
+		}
+		res.intent = stack(a, b)
 	}()
 	if len(f.types) > 0 {
 		wg.Add(1)
@@ -455,7 +471,7 @@ func quantizationCheck(tr *Trained, samples []sample) (agree, maxErr float64) {
 		m.scores(x, a)
 		qm.scores(x, b)
 		n++
-		if argmax(a) == argmax(b) {
+		if argmax(a[:m.nc/2]) == argmax(b[:m.nc/2]) {
 			same++
 		}
 		for c := range a {
@@ -466,4 +482,16 @@ func quantizationCheck(tr *Trained, samples []sample) (agree, maxErr float64) {
 		return 1, 0
 	}
 	return float64(same) / float64(n), math.Round(maxErr*1e6) / 1e6
+}
+
+// stack puts the weights of two classifiers over the same features side by
+// side: classes 0..C-1 are a's, C..2C-1 b's.
+func stack(a, b *softmaxModel) *softmaxModel {
+	C := a.nc
+	m := &softmaxModel{nf: a.nf, nc: 2 * C, W: make([]float32, a.nf*2*C), B: append(slices.Clone(a.B), b.B...)}
+	for r := 0; r < a.nf; r++ {
+		copy(m.W[r*2*C:], a.W[r*C:(r+1)*C])
+		copy(m.W[r*2*C+C:], b.W[r*C:(r+1)*C])
+	}
+	return m
 }
