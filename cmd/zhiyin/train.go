@@ -243,7 +243,8 @@ func runNLUEval(ctx context.Context, cio cmdIO, args []string) error {
 	}
 	w := cio.stdout
 	fmt.Fprintf(w, "evaluated %d examples in %s\n", rep.N, time.Since(began).Round(time.Millisecond))
-	fmt.Fprintf(w, "intent accuracy %.2f%%, macro-F1 %.2f%%, fallbacks %d\n", 100*rep.IntentAccuracy, 100*rep.IntentMacroF1, rep.Fallbacks)
+	fmt.Fprintf(w, "intent accuracy %.2f%%, macro-F1 %.2f%%; %d below the fallback threshold (accuracy counting them wrong: %.2f%%)\n",
+		100*rep.IntentAccuracy, 100*rep.IntentMacroF1, rep.Fallbacks, 100*rep.AccuracyWithFallback)
 	fmt.Fprintf(w, "entities: precision %.2f%%, recall %.2f%%, F1 %.2f%%\n", 100*rep.EntityP, 100*rep.EntityR, 100*rep.EntityF1)
 	fmt.Fprintf(w, "parse latency p50 %.3f ms, p99 %.3f ms\n", rep.LatencyP50, rep.LatencyP99)
 	fmt.Fprintf(w, "\n%-32s %9s %9s %9s %7s\n", "intent", "precision", "recall", "f1", "support")

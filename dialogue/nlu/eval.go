@@ -21,11 +21,15 @@ type EvalReport struct {
 	EntityR        float64        `json:"entity_recall"`
 	EntityF1       float64        `json:"entity_f1"`
 	PerEntity      map[string]PRF `json:"per_entity,omitempty"`
-	Fallbacks      int            `json:"fallbacks"`
-	LatencyP50     float64        `json:"latency_p50_ms"`
-	LatencyP99     float64        `json:"latency_p99_ms"`
-	Unknown        map[string]int `json:"unknown_intents,omitempty"`
-	Errors         []string       `json:"errors,omitempty"`
+	// Fallbacks counts parses below the fallback threshold; accuracy and
+	// F1 score the top-ranked intent, AccuracyWithFallback counts those
+	// parses as wrong (what a deployment answers).
+	Fallbacks            int            `json:"fallbacks"`
+	AccuracyWithFallback float64        `json:"intent_accuracy_with_fallback"`
+	LatencyP50           float64        `json:"latency_p50_ms"`
+	LatencyP99           float64        `json:"latency_p99_ms"`
+	Unknown              map[string]int `json:"unknown_intents,omitempty"`
+	Errors               []string       `json:"errors,omitempty"`
 }
 
 // PRF is precision, recall and F1 with the support (gold count).
@@ -83,7 +87,7 @@ func Evaluate(ctx context.Context, p *Parser, data *nludata.Data) (*EvalReport, 
 	}
 	confusion := map[[2]string]int{}
 	var lat []float64
-	correct := 0
+	correct, withFallback := 0, 0
 	for _, ex := range data.Examples {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -99,9 +103,11 @@ func Evaluate(ctx context.Context, p *Parser, data *nludata.Data) (*EvalReport, 
 		if !slices.Contains(p.man.Intents, ex.Intent) {
 			r.Unknown[ex.Intent]++
 		}
-		pred := res.Intent.Name
-		if pred == FallbackIntent {
+		pred := res.Ranking[0].Name
+		if res.Intent.Name == FallbackIntent {
 			r.Fallbacks++
+		} else if pred == ex.Intent {
+			withFallback++
 		}
 		if pred == ex.Intent {
 			correct++
@@ -139,6 +145,7 @@ func Evaluate(ctx context.Context, p *Parser, data *nludata.Data) (*EvalReport, 
 	}
 	if r.N > 0 {
 		r.IntentAccuracy = float64(correct) / float64(r.N)
+		r.AccuracyWithFallback = float64(withFallback) / float64(r.N)
 	}
 	var f1sum float64
 	nIntents := 0
