@@ -22,6 +22,18 @@ type Config struct {
 	MaxChars int `yaml:"max_chars"`
 	// Rules configures the rule extractors.
 	Rules rules.Config `yaml:"rules"`
+	// Transformer names bring-your-own BERT-style ONNX folders (model.yaml
+	// with kind nlu-bert, vocab.txt, labels.txt) that replace the trained
+	// intent classifier and/or entity tagger; the rule extractors still run.
+	Transformer TransformerConfig `yaml:"transformer"`
+}
+
+// TransformerConfig is nlu.transformer.
+type TransformerConfig struct {
+	// Intent is a sequence-classifier folder; empty: the trained model.
+	Intent string `yaml:"intent"`
+	// Entities is a token-classifier folder; empty: the trained model.
+	Entities string `yaml:"entities"`
 }
 
 // DefaultConfig returns the defaults.
@@ -52,5 +64,6 @@ func (c *Config) ModelDir(dataDir string) string {
 
 // Options turns the section into parser options.
 func (c *Config) Options() Options {
-	return Options{FallbackThreshold: c.FallbackThreshold, MaxChars: c.MaxChars, Rules: c.Rules}
+	return Options{FallbackThreshold: c.FallbackThreshold, MaxChars: c.MaxChars, Rules: c.Rules,
+		IntentTransformer: c.Transformer.Intent, EntityTransformer: c.Transformer.Entities}
 }

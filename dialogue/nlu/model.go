@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/zhiyin/zhiyin/dialogue/nlu/bert"
 	"github.com/zhiyin/zhiyin/dialogue/nlu/rules"
 	"github.com/zhiyin/zhiyin/inference"
 )
@@ -42,6 +43,10 @@ type Options struct {
 	DataHash string
 	// Load passes the execution provider and concurrency to inference.
 	Load inference.LoadOptions
+	// IntentTransformer and EntityTransformer are bring-your-own BERT
+	// folders (package bert) used instead of the trained intent classifier
+	// or entity tagger.
+	IntentTransformer, EntityTransformer string
 	// Now returns the current time for relative dates (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
@@ -50,17 +55,17 @@ type Options struct {
 // Parser parses text with a trained model folder and the rule extractors.
 // It is safe for concurrent use.
 type Parser struct {
-	man    *Manifest
-	dir    string
-	feat   *featurizer
-	intent *inference.Model
-	tagger *inference.Model
-	trans  []float32 // transitions [L*L]
-	start  []float32
-	rules  *rules.Extractor
-	opts   Options
-	tagF   int // tagger feature slots per position
-	padID  int64
+	man                  *Manifest
+	dir                  string
+	feat                 *featurizer
+	intent               *inference.Model
+	tagger               *inference.Model
+	trans                []float32 // transitions [L*L]
+	start                []float32
+	rules                *rules.Extractor
+	opts                 Options
+	padID                int64
+	byoIntent, byoTagger *bert.Model
 }
 
 // Intent is one intent with its confidence.
@@ -280,7 +285,65 @@ func Load(ctx context.Context, rt *inference.Runtime, dir string, opts Options) 
 		}
 		p.start, p.trans = slices.Clone(tr[:L]), slices.Clone(tr[L:])
 	}
+	if opts.IntentTransformer != "" {
+		if p.byoIntent, err = bert.Load(ctx, rt, opts.IntentTransformer, inference.LoadOptions{Provider: lo.Provider, Concurrency: lo.Concurrency}); err == nil && p.byoIntent.Task() != "sequence" {
+			err = fmt.Errorf("%s is a %s model; nlu.transformer.intent needs a sequence classifier", opts.IntentTransformer, p.byoIntent.Task())
+		}
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("load intent transformer: %w", err)
+		}
+	}
+	if opts.EntityTransformer != "" {
+		if p.byoTagger, err = bert.Load(ctx, rt, opts.EntityTransformer, inference.LoadOptions{Provider: lo.Provider, Concurrency: lo.Concurrency}); err == nil && p.byoTagger.Task() != "token" {
+			err = fmt.Errorf("%s is a %s model; nlu.transformer.entities needs a token classifier", opts.EntityTransformer, p.byoTagger.Task())
+		}
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("load entity transformer: %w", err)
+		}
+	}
 	return p, nil
+}
+
+// byo replaces the trained models' answers with the transformers' where
+// they are configured: ranking (probabilities, sorted) and spans in
+// original-text runes.
+func (p *Parser) byo(ctx context.Context, text string, res *Result) error {
+	if p.byoIntent != nil {
+		scores, err := p.byoIntent.Classify(ctx, text)
+		if err != nil {
+			return fmt.Errorf("intent transformer: %w", err)
+		}
+		if len(scores) == 0 {
+			return fmt.Errorf("intent transformer: %w: no labels", ErrBadModel)
+		}
+		res.Ranking = res.Ranking[:0]
+		for _, s := range scores[:min(5, len(scores))] {
+			res.Ranking = append(res.Ranking, Intent{Name: s.Label, Confidence: round4(s.P)})
+		}
+	}
+	if p.byoTagger != nil {
+		spans, err := p.byoTagger.Tag(ctx, text)
+		if err != nil {
+			return fmt.Errorf("entity transformer: %w", err)
+		}
+		rs := []rune(text)
+		res.Entities = res.Entities[:0]
+		for _, sp := range spans {
+			if sp.Start < 0 || sp.End > len(rs) || sp.Start >= sp.End {
+				continue
+			}
+			val := string(rs[sp.Start:sp.End])
+			norm := foldWidth(val)
+			if c, ok := p.rules.Canonical(val); ok {
+				norm = c
+			}
+			res.Entities = append(res.Entities, Entity{Type: sp.Type, Value: val, Normalized: norm, Start: sp.Start, End: sp.End,
+				Extractor: "transformer", Confidence: round4(sp.Confidence)})
+		}
+	}
+	return nil
 }
 
 func dims(ds ...any) []inference.Dim {
@@ -336,6 +399,12 @@ func (p *Parser) Close() error {
 	if p.tagger != nil {
 		errs = append(errs, p.tagger.Close())
 	}
+	if p.byoIntent != nil {
+		errs = append(errs, p.byoIntent.Close())
+	}
+	if p.byoTagger != nil {
+		errs = append(errs, p.byoTagger.Close())
+	}
 	for _, e := range errs {
 		if e != nil {
 			return e
@@ -385,29 +454,33 @@ func (p *Parser) Parse(ctx context.Context, text string) (*Result, error) {
 	for _, i := range order[:min(5, len(order))] {
 		res.Ranking = append(res.Ranking, Intent{Name: p.feat.intents[i], Confidence: round4(raw.scores[i])})
 	}
+	origRunes := []rune(text)
+	for _, sp := range raw.spans {
+		res.Entities = append(res.Entities, p.modelEntity(sp, rs, orig, origRunes))
+	}
+	if err := p.byo(ctx, text, res); err != nil {
+		return nil, err
+	}
 	res.Intent = res.Ranking[0]
 	if res.Intent.Confidence < p.opts.FallbackThreshold {
 		res.Intent = Intent{Name: FallbackIntent, Confidence: res.Intent.Confidence}
-	}
-	origRunes := []rune(text)
-	for _, sp := range raw.spans {
-		a, b := orig[sp.Start], orig[sp.End-1]+1
-		if sp.End < len(orig) {
-			b = max(b, min(orig[sp.End], b))
-		}
-		val := string(origRunes[a:b])
-		norm := foldWidth(val)
-		if c, ok := p.rules.Canonical(string(rs[sp.Start:sp.End])); ok {
-			norm = c
-		}
-		res.Entities = append(res.Entities, Entity{Type: sp.Type, Value: val, Normalized: norm, Start: a, End: b,
-			Extractor: "crf", Confidence: round4(sp.Confidence)})
 	}
 	for _, e := range p.rules.Extract(text, p.opts.Now()) {
 		res.Entities = mergeRule(res.Entities, e)
 	}
 	slices.SortStableFunc(res.Entities, func(a, b Entity) int { return a.Start - b.Start })
 	return res, nil
+}
+
+// modelEntity maps a tagger span from normalized to original coordinates.
+func (p *Parser) modelEntity(sp spanOf, rs []rune, orig []int, origRunes []rune) Entity {
+	a, b := orig[sp.Start], orig[sp.End-1]+1
+	val := string(origRunes[a:b])
+	norm := foldWidth(val)
+	if c, ok := p.rules.Canonical(string(rs[sp.Start:sp.End])); ok {
+		norm = c
+	}
+	return Entity{Type: sp.Type, Value: val, Normalized: norm, Start: a, End: b, Extractor: "crf", Confidence: round4(sp.Confidence)}
 }
 
 // mergeRule adds a rule entity: when a model entity covers exactly the same

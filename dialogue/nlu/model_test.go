@@ -13,6 +13,7 @@ import (
 
 	"github.com/zhiyin/zhiyin/dialogue/nlu/nludata"
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/inference/testmodels"
 )
 
 var (
@@ -306,4 +307,44 @@ func FuzzParseText(f *testing.F) {
 			t.Fatalf("probabilities sum to %f", sum)
 		}
 	})
+}
+
+func writeTestFolder(t *testing.T, f testmodels.Folder) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), f.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range f.Files {
+		if err := os.WriteFile(filepath.Join(dir, file.Name), file.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBringYourOwnTransformer: BERT-style folders replace the trained
+// intent classifier and tagger; rules still run.
+func TestBringYourOwnTransformer(t *testing.T) {
+	seq := writeTestFolder(t, testmodels.BERT(testmodels.BERTOptions{Task: testmodels.TaskSequence}))
+	tok := writeTestFolder(t, testmodels.BERT(testmodels.BERTOptions{Task: testmodels.TaskToken}))
+	p := loadShop(t, Options{IntentTransformer: seq, EntityTransformer: tok})
+	res, err := p.Parse(context.Background(), "我要投诉移动，电话13812345678")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Intent.Name != "complaint" { // the transformer's label, not the trained "complain"
+		t.Errorf("intent %+v, want the transformer's complaint", res.Intent)
+	}
+	var carrier, phone bool
+	for _, e := range res.Entities {
+		carrier = carrier || (e.Type == "carrier" && e.Value == "移动" && e.Extractor == "transformer")
+		phone = phone || (e.Type == "phone_number" && e.Normalized == "13812345678")
+	}
+	if !carrier || !phone {
+		t.Errorf("entities %+v: want the transformer's carrier and the rule's phone", res.Entities)
+	}
+	if _, err := Load(context.Background(), needRT(t), shopDir, Options{IntentTransformer: tok}); err == nil || !strings.Contains(err.Error(), "sequence") {
+		t.Errorf("token model as intent transformer: %v", err)
+	}
 }
