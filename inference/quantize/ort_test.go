@@ -2,8 +2,6 @@ package quantize
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/inference/inferencetest"
 	pb "github.com/zhiyin/zhiyin/inference/onnxpb"
 	"github.com/zhiyin/zhiyin/inference/testmodels"
 )
@@ -23,29 +22,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(inference.EnvORTLibrary) == "" {
-		if p, err := filepath.Abs("../../third_party/onnxruntime/libonnxruntime.so.1"); err == nil {
-			if _, err := os.Stat(p); err == nil {
-				os.Setenv(inference.EnvORTLibrary, p)
-			}
-		}
-	}
-	testRT = inference.NewRuntime(inference.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	testRTErr = testRT.Start()
-	code := m.Run()
-	if err := testRT.Close(); err != nil && code == 0 {
-		code = 1
-	}
-	os.Exit(code)
+	testRT, testRTErr = inferencetest.Start("../..")
+	os.Exit(inferencetest.Run(m, testRT))
 }
 
 // loadGraph loads a generated model folder with its graph replaced by
 // graph (the manifest's sha256 is not checked).
 func loadGraph(tb testing.TB, f testmodels.Folder, graph []byte) *inference.Model {
 	tb.Helper()
-	if testRTErr != nil {
-		tb.Skipf("needs the ONNX Runtime library (run scripts/fetch-deps.sh): %v", testRTErr)
-	}
+	rt := inferencetest.Need(tb, testRT, testRTErr)
 	dir := filepath.Join(tb.TempDir(), f.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		tb.Fatal(err)
@@ -63,7 +48,7 @@ func loadGraph(tb testing.TB, f testmodels.Folder, graph []byte) *inference.Mode
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := testRT.Load(context.Background(), man, inference.LoadOptions{Provider: "cpu", SkipVerify: true, Concurrency: 1})
+	m, err := rt.Load(context.Background(), man, inference.LoadOptions{Provider: "cpu", SkipVerify: true, Concurrency: 1})
 	if err != nil {
 		tb.Fatal(err)
 	}

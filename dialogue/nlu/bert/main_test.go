@@ -2,13 +2,12 @@ package bert
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/inference/inferencetest"
 	"github.com/zhiyin/zhiyin/inference/quantize"
 	"github.com/zhiyin/zhiyin/inference/testmodels"
 )
@@ -20,29 +19,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(inference.EnvORTLibrary) == "" {
-		if p, err := filepath.Abs("../../../third_party/onnxruntime/libonnxruntime.so.1"); err == nil {
-			if _, err := os.Stat(p); err == nil {
-				os.Setenv(inference.EnvORTLibrary, p)
-			}
-		}
-	}
-	testRT = inference.NewRuntime(inference.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	testRTErr = testRT.Start()
-	code := m.Run()
-	if err := testRT.Close(); err != nil && code == 0 {
-		code = 1
-	}
-	os.Exit(code)
+	testRT, testRTErr = inferencetest.Start("../../..")
+	os.Exit(inferencetest.Run(m, testRT))
 }
 
 // needRT returns the shared runtime or skips the test.
 func needRT(tb testing.TB) *inference.Runtime {
 	tb.Helper()
-	if testRTErr != nil {
-		tb.Skipf("needs the ONNX Runtime library (run scripts/fetch-deps.sh): %v", testRTErr)
-	}
-	return testRT
+	return inferencetest.Need(tb, testRT, testRTErr)
 }
 
 // writeFolder writes a generated model folder under a temporary directory.
