@@ -111,18 +111,7 @@ func dequantize(q []int8, scales []float32, cols int) []float32 {
 	return w
 }
 
-func vi(name string, t pb.ElemType, dims ...any) pb.ValueInfo {
-	v := pb.ValueInfo{Name: name, ElemType: t, HasShape: true, Shape: []pb.Dim{}}
-	for _, d := range dims {
-		switch d := d.(type) {
-		case int:
-			v.Shape = append(v.Shape, pb.Dim{Value: int64(d)})
-		case string:
-			v.Shape = append(v.Shape, pb.Dim{Value: -1, Param: d})
-		}
-	}
-	return v
-}
+func vi(name string, t pb.ElemType, dims ...any) pb.ValueInfo { return pb.Value(name, t, dims...) }
 
 func onnxModel(name string, nodes []pb.Node, inits []pb.Tensor, in, out []pb.ValueInfo) []byte {
 	m := &pb.Model{

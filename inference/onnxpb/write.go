@@ -257,3 +257,18 @@ func appendStringField(b []byte, num int, s string) []byte {
 	}
 	return appendBytesField(b, num, []byte(s))
 }
+
+// Value returns a tensor graph input or output; each dimension is an int
+// (fixed size) or a string (a symbolic one, such as "N").
+func Value(name string, t ElemType, dims ...any) ValueInfo {
+	v := ValueInfo{Name: name, ElemType: t, HasShape: true, Shape: []Dim{}}
+	for _, d := range dims {
+		switch d := d.(type) {
+		case int:
+			v.Shape = append(v.Shape, Dim{Value: int64(d)})
+		case string:
+			v.Shape = append(v.Shape, Dim{Value: -1, Param: d})
+		}
+	}
+	return v
+}

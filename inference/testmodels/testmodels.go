@@ -115,18 +115,7 @@ func newModel(name string, nodes []pb.Node, inits []pb.Tensor, in, out []pb.Valu
 	}
 }
 
-func vi(name string, t pb.ElemType, dims ...any) pb.ValueInfo {
-	v := pb.ValueInfo{Name: name, ElemType: t, HasShape: true, Shape: []pb.Dim{}}
-	for _, d := range dims {
-		switch d := d.(type) {
-		case int:
-			v.Shape = append(v.Shape, pb.Dim{Value: int64(d)})
-		case string:
-			v.Shape = append(v.Shape, pb.Dim{Value: -1, Param: d})
-		}
-	}
-	return v
-}
+func vi(name string, t pb.ElemType, dims ...any) pb.ValueInfo { return pb.Value(name, t, dims...) }
 
 func node(op string, in, out []string, attrs ...pb.Attr) pb.Node {
 	return pb.Node{Name: op + "_" + out[0], OpType: op, Inputs: in, Outputs: out, Attrs: attrs}
