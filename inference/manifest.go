@@ -485,8 +485,8 @@ func verifyFile(p string, f FileSum, model string) error {
 	return nil
 }
 
-// fileSHA256 hashes a file.
-func fileSHA256(p string) (string, int64, error) {
+// FileSHA256 returns a file's hex sha256 and its size.
+func FileSHA256(p string) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", 0, err

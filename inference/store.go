@@ -354,7 +354,7 @@ func (s *Store) describe(dir, folderName, name string) (*Manifest, bool, error) 
 	sums := map[string]FileSum{}
 	for _, f := range cm.Files {
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		sum, size, err := fileSHA256(p)
+		sum, size, err := FileSHA256(p)
 		if err != nil {
 			continue
 		}

@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -137,7 +134,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		if f.Path != filepath.Base(f.Path) || strings.HasPrefix(f.Path, ".") {
 			return nil, fmt.Errorf("%w: %s: file %q is not a plain name in the folder", ErrBadModel, dir, f.Path)
 		}
-		sum, size, err := hashFile(filepath.Join(dir, f.Path))
+		sum, size, err := inference.FileSHA256(filepath.Join(dir, f.Path))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
 		}
@@ -148,19 +145,6 @@ func ReadManifest(dir string) (*Manifest, error) {
 	return &m, nil
 }
 
-func hashFile(p string) (string, int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
 
 // Load opens a model folder: checks it, reads its vocabularies and loads
 // both graphs through rt (warmed up).
