@@ -145,7 +145,6 @@ func ReadManifest(dir string) (*Manifest, error) {
 	return &m, nil
 }
 
-
 // Load opens a model folder: checks it, reads its vocabularies and loads
 // both graphs through rt (warmed up).
 func Load(ctx context.Context, rt *inference.Runtime, dir string, opts Options) (*Parser, error) {
@@ -416,7 +415,8 @@ func (p *Parser) Parse(ctx context.Context, text string) (*Result, error) {
 	if err := p.CheckText(text); err != nil {
 		return nil, err
 	}
-	rs, orig := normalize(text)
+	n := rules.Normalize(text) // once: the models and the rules share it
+	rs, orig := n.Runes, n.Orig
 	raw, err := p.feat.run(ctx, (*ortScorer)(p), rs, p.man.Temperature)
 	if err != nil {
 		return nil, err
@@ -449,7 +449,7 @@ func (p *Parser) Parse(ctx context.Context, text string) (*Result, error) {
 	if res.Intent.Confidence < p.opts.FallbackThreshold {
 		res.Intent = Intent{Name: FallbackIntent, Confidence: res.Intent.Confidence}
 	}
-	for _, e := range p.rules.Extract(text, p.opts.Now()) {
+	for _, e := range p.rules.ExtractNormalized(n, text, p.opts.Now()) {
 		res.Entities = mergeRule(res.Entities, e)
 	}
 	slices.SortStableFunc(res.Entities, func(a, b Entity) int { return a.Start - b.Start })

@@ -77,7 +77,12 @@ func (c *collector) add(cd cand) {
 // quantity, then operator regexes and lookups). It returns nil when there
 // is nothing. It does no I/O and is safe for concurrent use.
 func (e *Extractor) Extract(text string, now time.Time) []Entity {
-	n := Normalize(text)
+	return e.ExtractNormalized(Normalize(text), text, now)
+}
+
+// ExtractNormalized is Extract for a caller that already normalized text
+// (n must be Normalize(text)).
+func (e *Extractor) ExtractNormalized(n Normalized, text string, now time.Time) []Entity {
 	rs := n.Runes
 	if len(rs) == 0 {
 		return nil
