@@ -1,6 +1,9 @@
 package nlu
 
-import "slices"
+import (
+	"slices"
+	"unicode/utf8"
+)
 
 // gazetteer is a lexicon of entity values (lower-cased normalized text) with
 // the types they were annotated with; the tagger sees where the text
@@ -40,7 +43,7 @@ func (g *gazetteer) matches(rs []rune, dst []gazMatch) []gazMatch {
 	for i := range rs {
 		buf = buf[:0]
 		for j := i; j < len(rs) && j-i < g.maxLen; j++ {
-			buf = appendRune(buf, rs[j])
+			buf = utf8.AppendRune(buf, rs[j])
 			if j == i {
 				continue
 			}
@@ -52,10 +55,6 @@ func (g *gazetteer) matches(rs []rune, dst []gazMatch) []gazMatch {
 		}
 	}
 	return dst
-}
-
-func appendRune(b []byte, r rune) []byte {
-	return append(b, string(r)...)
 }
 
 // gazKeys appends, for each position, the lexicon features of the matches

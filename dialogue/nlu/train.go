@@ -448,14 +448,7 @@ func spanCounts(pred, gold []spanOf) (tp, fp, fn int) {
 	return tp, fp, len(gold) - tp
 }
 
-func f1(tp, fp, fn int) float64 {
-	if tp == 0 {
-		return 0
-	}
-	p := float64(tp) / float64(tp+fp)
-	r := float64(tp) / float64(tp+fn)
-	return 2 * p * r / (p + r)
-}
+func f1(tp, fp, fn int) float64 { return (&prfCounts{tp: tp, fp: fp, fn: fn}).prf().F1 }
 
 // quantizationCheck compares the int8 intent weights with the float ones on
 // (up to 2000 of) the training texts: how often the top intent agrees and
