@@ -60,7 +60,7 @@ type NamedRegex struct {
 
 // DefaultCarriers returns a new map of the built-in carrier patterns:
 //
-//	SF     顺丰   SF + 12-13 digits                       SF1234567890123
+//	SF     顺丰   SF + 10-13 digits                       SF1234567890123
 //	YTO    圆通   YT + 13 digits; 10-13 digits after 圆通   YT1234567890123
 //	ZTO    中通   12 or 14 digits after 中通               中通 75312345678901
 //	STO    申通   12-15 digits after 申通                  申通 773012345678901
@@ -74,7 +74,7 @@ type NamedRegex struct {
 // name, because a bare digit run is more often an order or phone number.
 func DefaultCarriers() map[string]string {
 	return map[string]string{
-		"SF":    `SF\d{12,13}`,
+		"SF":    `SF\d{10,13}`,
 		"YTO":   `YT\d{13}|圆通[^0-9a-z]{0,8}(?P<value>\d{13}|\d{12}|\d{10})`,
 		"ZTO":   `中通[^0-9a-z]{0,8}(?P<value>\d{14}|\d{12})`,
 		"STO":   `申通[^0-9a-z]{0,8}(?P<value>\d{12,15})`,

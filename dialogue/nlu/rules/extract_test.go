@@ -181,7 +181,8 @@ func TestTrackingNo(t *testing.T) {
 		{"极兔JT1234567890123", []string{"tracking_no:JT1234567890123=JT1234567890123"}},
 		// Too long, too short, glued to letters, bare digits without a carrier.
 		{"SF12345678901234", nil},
-		{"SF12345678901", nil},
+		{"SF123456789", nil},
+		{"SF1234567890", []string{"tracking_no:SF1234567890=SF1234567890"}},
 		{"XSF1234567890123", nil},
 		{"中通 7531234567890", nil},
 		{"75312345678901", nil},
