@@ -2,7 +2,6 @@ package lanes
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/zhiyin/zhiyin/internal/config"
@@ -87,23 +86,20 @@ const (
 
 // DefaultConfig returns the built-in sizes:
 //
-//	urgent  8 workers,                       queue 1000
-//	normal  4×GOMAXPROCS workers (at least 8), queue 10000
-//	batch   2 workers,                       queue 10000
+//	urgent  16 workers, queue 1000
+//	normal  64 workers, queue 10000
+//	batch    4 workers, queue 10000
 //
 // Workers mostly wait on the database and on models, so a lane has more of
 // them than there are CPUs; urgent keeps a fixed reserve that the other lanes
 // never use, and batch stays small so that bulk work cannot crowd the
 // machine.
 func DefaultConfig() Config {
-	normal := 4 * runtime.GOMAXPROCS(0)
-	if normal < 8 {
-		normal = 8
-	}
+	// Fixed numbers keep the default the same on every machine.
 	return Config{
-		Urgent: LaneConfig{Workers: 8, QueueSize: 1000},
-		Normal: LaneConfig{Workers: normal, QueueSize: 10000},
-		Batch:  LaneConfig{Workers: 2, QueueSize: 10000},
+		Urgent: LaneConfig{Workers: 16, QueueSize: 1000},
+		Normal: LaneConfig{Workers: 64, QueueSize: 10000},
+		Batch:  LaneConfig{Workers: 4, QueueSize: 10000},
 	}
 }
 
