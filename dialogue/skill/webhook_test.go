@@ -392,7 +392,9 @@ func TestWebhookBadResponses(t *testing.T) {
 		})
 	}
 	// 204 is an empty answer.
-	srv := newActionServer(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ map[string]any) { w.WriteHeader(http.StatusNoContent) })
+	srv := newActionServer(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+		w.WriteHeader(http.StatusNoContent)
+	})
 	resp, err := newTestWebhook(t, srv.srv.URL, nil).Handle(context.Background(), answerReq())
 	if err != nil || len(resp.Replies) != 0 || resp.Slots != nil {
 		t.Fatalf("204: %+v %v", resp, err)
