@@ -179,3 +179,21 @@ func TestClassifier(t *testing.T) {
 		t.Error("nil classifier must classify everything as given / normal")
 	}
 }
+
+func FuzzParseLane(f *testing.F) {
+	for _, s := range []string{"urgent", " Normal ", "BATCH", "", "紧急", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLane(s)
+		if err != nil {
+			if !errors.Is(err, ErrUnknownLane) {
+				t.Fatalf("error %v does not wrap ErrUnknownLane", err)
+			}
+			return
+		}
+		if l2, err := ParseLane(l.String()); err != nil || l2 != l {
+			t.Fatalf("%q → %v does not round-trip", s, l)
+		}
+	})
+}

@@ -330,3 +330,23 @@ func BenchmarkTrackParcel(b *testing.B) {
 		}
 	}
 }
+
+func FuzzNumbers(f *testing.F) {
+	for _, s := range []string{"我的快递SF1234567890到哪了", "ｓｆ１２３４５６７８９０", "订单 2024-1100-0000-03", "75312345678901 JDVA00012345678 EA123456789CN", "", "\xff\xfe", "SF SF SF 1 2 3"} {
+		f.Add(s, "2024-1100-0000-03", "sf1234567890")
+	}
+	f.Fuzz(func(t *testing.T, text, entity, slot string) {
+		nums := numbers(&skill.Request{
+			Text:     text,
+			Entities: []skill.Entity{{Type: "order_no", Value: entity}},
+			Slots:    map[string]string{"tracking_no": slot},
+		})
+		seen := map[string]bool{}
+		for _, n := range nums {
+			if n.no == "" || seen[n.no] || strings.ContainsAny(n.no, " -") || strings.ToUpper(n.no) != n.no {
+				t.Fatalf("bad number list %v", nums)
+			}
+			seen[n.no] = true
+		}
+	})
+}
