@@ -3,10 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/zhiyin/zhiyin/dialogue/nlu"
 	"os"
 	"path/filepath"
 
+	"github.com/zhiyin/zhiyin/dialogue"
+	"github.com/zhiyin/zhiyin/dialogue/nlu"
 	"github.com/zhiyin/zhiyin/inference"
 	"github.com/zhiyin/zhiyin/internal/auth"
 	"github.com/zhiyin/zhiyin/internal/config"
@@ -35,6 +36,7 @@ type Config struct {
 	Storage   store.Config            `yaml:"storage"`
 	Inference inference.Config        `yaml:"inference"`
 	NLU       nlu.Config              `yaml:"nlu"`
+	Dialogue  dialogue.Config         `yaml:"dialogue"`
 }
 
 // defaultConfig returns the built-in defaults: what `zhiyin serve` runs on
@@ -52,6 +54,7 @@ func defaultConfig() Config {
 		Storage:   store.DefaultConfig(),
 		Inference: inference.DefaultConfig(),
 		NLU:       nlu.DefaultConfig(),
+		Dialogue:  dialogue.DefaultConfig(),
 	}
 }
 

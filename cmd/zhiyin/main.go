@@ -62,6 +62,11 @@ func commands() []command {
 		{"apikey", "create --name NAME [--role admin|client] | list [--all] [--json] | revoke ID|NAME", "manage API keys (works while serving)", runAPIKey},
 		{"train", "--data FILE|DIR --out DIR [--seed N] [--quiet]", "train the NLU intent and entity models (ONNX, int8) from Rasa-style YAML or JSON Lines", runTrain},
 		{"nlu", "eval --data FILE [--model DIR] [--json] | parse TEXT... [--model DIR]", "evaluate an NLU model on labelled data, or parse texts with it", runNLU},
+		{"chat", "[--debug] [--user ID] [--config FILE]", "chat with the dialogue engine in the terminal (--debug shows intent, entities, slots, stack)", runChat},
+		{"sessions", "export --user ID [--out FILE] | delete --user ID | show SESSION_ID", "data-subject requests: export or delete a user's conversations (works while serving)", runSessions},
+		{"handoff", "list [--json] | take SESSION_ID | release SESSION_ID [--agent NAME]", "the human queue: list hand-offs, take one, give it back to the bot", runHandoff},
+		{"keys", "rotate [--retire]", "add a new session encryption key and re-encrypt stored conversations with it", runKeys},
+		{"audit", "[--since DUR] [--limit N]", "show the audit log of admin actions", runAudit},
 		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags] | quantize IN.onnx OUT.onnx [--eval FILE]", "manage models: install, verify, shadow-test, promote, roll back; int8-quantize an ONNX file", runModels},
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/zhiyin/zhiyin/dialogue/nlu"
-	"github.com/zhiyin/zhiyin/dialogue/nlu/nludata"
 	"log/slog"
 	"net"
 	"os"
@@ -18,7 +16,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zhiyin/zhiyin/dialogue"
+	"github.com/zhiyin/zhiyin/dialogue/lanes"
+	"github.com/zhiyin/zhiyin/dialogue/nlu"
+	"github.com/zhiyin/zhiyin/dialogue/nlu/nludata"
+	"github.com/zhiyin/zhiyin/dialogue/session"
+	"github.com/zhiyin/zhiyin/dialogue/skill/orders"
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/audit"
 	"github.com/zhiyin/zhiyin/internal/auth"
 	"github.com/zhiyin/zhiyin/internal/buildinfo"
 	"github.com/zhiyin/zhiyin/internal/health"
@@ -83,6 +90,13 @@ type daemon struct {
 	rt     *inference.Runtime
 	models *inference.Registry
 	nlu    atomic.Pointer[nlu.Parser]
+	reg    prometheus.Registerer
+
+	// The dialogue engine and what it owns; set once the models are loaded.
+	engine   atomic.Pointer[dialogue.Engine]
+	keyring  *session.Keyring
+	sessions *session.Store
+	lanePool *lanes.Pool
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -116,6 +130,7 @@ func (d *daemon) run(ctx context.Context) error {
 	// Database.
 	d.readiness.Set("database", false, "opening")
 	reg := metrics.NewRegistry(cfg.DataDir, d.log)
+	d.reg = reg
 	db, err := store.Open(ctx, cfg.Storage, d.log, reg, store.Options{Exclusive: true}, migrationSets()...)
 	if err != nil {
 		return fail(fmt.Errorf("open database: %w", err))
@@ -161,6 +176,10 @@ func (d *daemon) run(ctx context.Context) error {
 	d.models = inference.NewRegistry(d.rt, cfg.Inference, inference.SearchDirs(cfg.Inference, cfg.DataDir), d.log, reg, d.readiness)
 	mountModelAdmin(srv.Group(inference.AdminModelsPath, httpserver.AdminOnly), d.models)
 	mountNLU(srv.Group("/v1/nlu", httpserver.Authenticated), srv.Group("/model", httpserver.Authenticated), d.nlu.Load)
+	mountChat(srv.Group("/v1/chat", httpserver.Authenticated), srv.Group("/v1/sessions", httpserver.Authenticated),
+		srv.Group("/webhooks/rest", httpserver.Authenticated), d.engine.Load)
+	mountHandoffAdmin(srv.Group("/v1/admin/handoffs", httpserver.AdminOnly), d.engine.Load, d.audit)
+	mountSessionAdmin(srv.Group("/v1/admin/sessions", httpserver.AdminOnly), srv.Group("/v1/admin/audit", httpserver.AdminOnly), d)
 	stops = append(stops, func(context.Context) {
 		if err := d.rt.Close(); err != nil {
 			d.log.Error("close ONNX Runtime", attrErr, err)
@@ -172,6 +191,11 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		if err := d.nlu.Swap(nil).Close(); err != nil {
 			d.log.Error("release NLU models", attrErr, err)
+		}
+	})
+	stops = append(stops, func(context.Context) {
+		if d.lanePool != nil { // after the HTTP drain: no new turns
+			d.lanePool.Close()
 		}
 	})
 
@@ -232,6 +256,8 @@ func (d *daemon) run(ctx context.Context) error {
 			}
 			startErr = nil
 			ready = true
+			bg.Add(1)
+			go func() { defer bg.Done(); d.retentionLoop(bgCtx) }()
 			d.notify.Notify(systemd.Ready, systemd.Status("ready; serving on %s", ln.Addr()))
 			d.log.Info("ready", attrListen, ln.Addr().String())
 		case err := <-serveErr:
@@ -248,6 +274,7 @@ func (d *daemon) run(ctx context.Context) error {
 					continue
 				}
 				d.reload()
+				d.reloadDomain(context.Background())
 			default:
 				d.log.Info("stopping", "signal", sig.String())
 				d.notify.Notify(systemd.Stopping, systemd.Status("stopping: draining requests"))
@@ -270,43 +297,59 @@ func (d *daemon) startModels(ctx context.Context) error {
 	if err := d.models.Start(ctx); err != nil {
 		return fmt.Errorf("load models: %w", err)
 	}
-	return d.startNLU(ctx)
+	if err := d.startNLU(ctx); err != nil {
+		return err
+	}
+	return d.startDialogue(ctx)
 }
 
 // startNLU loads the NLU model folder. A folder named in the configuration
 // must load; without one, and no model at the default place, the daemon
 // serves without NLU (the parse routes answer 503 saying how to train one).
 func (d *daemon) startNLU(ctx context.Context) error {
-	cfg := d.cfg.NLU
-	dir := cfg.ModelDir(d.cfg.DataDir)
-	if _, err := os.Stat(filepath.Join(dir, nlu.ManifestName)); err != nil && cfg.Model == "" {
-		d.log.Info("no NLU model; /v1/nlu/parse answers 503 until one is trained", "dir", dir,
-			"fix", "zhiyin train --data DATA --out "+dir)
-		return nil
-	}
-	d.readiness.Set("nlu", false, "loading "+dir)
-	opts := cfg.Options()
-	opts.Log = d.log
-	if cfg.Data != "" {
-		data, err := nludata.Load(cfg.Data)
-		if err != nil {
-			d.readiness.Set("nlu", false, err.Error())
-			return fmt.Errorf("nlu.data: %w", err)
-		}
-		opts.DataHash = data.Hash()
-	}
-	p, err := nlu.Load(ctx, d.rt, dir, opts)
+	d.readiness.Set("nlu", false, "loading")
+	p, err := loadNLU(ctx, &d.cfg.Config, d.rt, d.log)
 	if err != nil {
 		d.readiness.Set("nlu", false, err.Error())
-		return fmt.Errorf("load NLU model: %w", err)
+		return err
 	}
 	if old := d.nlu.Swap(p); old != nil {
 		_ = old.Close()
 	}
 	m := p.Manifest()
-	d.readiness.Set("nlu", true, fmt.Sprintf("%s: %d intents, %d entity types", dir, len(m.Intents), len(m.EntityTypes)))
-	d.log.Info("NLU model loaded", "dir", dir, "intents", len(m.Intents), "entity_types", len(m.EntityTypes), "data_hash", m.DataHash)
+	d.readiness.Set("nlu", true, fmt.Sprintf("%s: %d intents, %d entity types", p.Dir(), len(m.Intents), len(m.EntityTypes)))
+	d.log.Info("NLU model loaded", "dir", p.Dir(), "intents", len(m.Intents), "entity_types", len(m.EntityTypes), "data_hash", m.DataHash)
 	return nil
+}
+
+// loadNLU loads the configured NLU model folder; with none configured and
+// none trained at the default place, the embedded demo model.
+func loadNLU(ctx context.Context, cfg *Config, rt *inference.Runtime, log *slog.Logger) (*nlu.Parser, error) {
+	nc := cfg.NLU
+	dir := nc.ModelDir(cfg.DataDir)
+	if _, err := os.Stat(filepath.Join(dir, nlu.ManifestName)); err != nil && nc.Model == "" {
+		// No model of the operator's own: the embedded demo's, which
+		// matches the embedded domain.
+		if dir, err = unpackBuiltinModel(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		log.Info("no NLU model trained here; using the built-in demo model", "dir", dir,
+			"own_model", "zhiyin train --data DATA --out "+nc.ModelDir(cfg.DataDir))
+	}
+	opts := nc.Options()
+	opts.Log = log
+	if nc.Data != "" {
+		data, err := nludata.Load(nc.Data)
+		if err != nil {
+			return nil, fmt.Errorf("nlu.data: %w", err)
+		}
+		opts.DataHash = data.Hash()
+	}
+	p, err := nlu.Load(ctx, rt, dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("load NLU model: %w", err)
+	}
+	return p, nil
 }
 
 // listener returns the socket-activated listener, if systemd passed one, or
@@ -441,6 +484,7 @@ func (d *daemon) reload() {
 	applied.Log.Level = lc.Log.Level
 	applied.Auth = lc.Auth
 	applied.Limits = lc.Limits
+	applied.Dialogue.Domain = lc.Dialogue.Domain
 	lvl, _ := logging.ParseLevel(lc.Log.Level)
 	d.level.Set(lvl)
 	d.authn.SetJWT(jwtv)
@@ -462,7 +506,7 @@ func restartNeeded(old, new *Config) []string {
 	for _, sec := range []struct {
 		name     string
 		old, new any
-	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}} {
+	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}, {"dialogue (except dialogue.domain)", dialogueRestart(old.Dialogue), dialogueRestart(new.Dialogue)}} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			out = append(out, sec.name)
 		}
@@ -479,6 +523,9 @@ func firstLine(s string) string {
 func migrationSets() []store.MigrationSet {
 	return []store.MigrationSet{
 		{Component: auth.MigrationComponent, FS: auth.Migrations()},
+		{Component: audit.MigrationComponent, FS: audit.Migrations()},
+		{Component: session.MigrationComponent, FS: session.Migrations()},
+		{Component: orders.MigrationComponent, FS: orders.Migrations()},
 	}
 }
 
@@ -491,4 +538,10 @@ func mapError(err error) *httpserver.Error {
 		return &httpserver.Error{Status: 503, Code: httpserver.CodeUnavailable, Message: "the database disk is full; the operator must free space", RetryAfter: 30 * time.Second}
 	}
 	return nil
+}
+
+// dialogueRestart is the dialogue section without what SIGHUP reloads.
+func dialogueRestart(c dialogue.Config) dialogue.Config {
+	c.Domain = ""
+	return c
 }

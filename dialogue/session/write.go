@@ -22,7 +22,8 @@ type turnBody struct {
 // It seals State with the active key, sets UpdatedAt (and CreatedAt of a
 // new session) to now, and inserts the turn with Seq = sess.Turns+1 (At
 // defaults to now), deleting the turns beyond Options.HistoryLimit. The
-// Key, CreatedAt and ResumedFrom of a stored session do not change.
+// Key and CreatedAt of a stored session do not change; ResumedFrom is set
+// once (by a resume after the session started) and then kept.
 //
 // Only when SaveTx returns nil does it update sess (ID, Status "" →
 // Active, Version+1, Turns, times) and turn (SessionID, Seq, At). If the
@@ -72,11 +73,14 @@ func (s *Store) SaveTx(tx *sql.Tx, sess *Session, turn *Turn) error {
 			return fmt.Errorf("save new session %s: it already exists: %w", id, ErrConflict)
 		}
 	} else {
+		// resumed_from is set once, when a resume brings an expired
+		// session's context into this one.
 		res, err := tx.Exec(`UPDATE sessions SET client = ?, status = ?, handoff = ?, key_id = ?, state = ?,
-				version = ?, turns = ?, updated_at = ?
+				version = ?, turns = ?, updated_at = ?,
+				resumed_from = CASE WHEN resumed_from = '' THEN ? ELSE resumed_from END
 			WHERE id = ? AND version = ?`,
 			sess.Client, string(status), sess.Handoff, keyID, state,
-			version, turns+boolInt(turn != nil), ms(now), id, sess.Version)
+			version, turns+boolInt(turn != nil), ms(now), sess.ResumedFrom, id, sess.Version)
 		if err != nil {
 			return fmt.Errorf("save session %s: %w", id, err)
 		}
