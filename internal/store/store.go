@@ -298,6 +298,7 @@ func writerDSN(path string, cfg Config) string {
 	q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "1")
 	q.Set("_synchronous", strings.ToUpper(cfg.Synchronous))
+	q.Set("_stmt_cache_size", stmtCacheSize)
 	return fileURI(path) + "?" + q.Encode()
 }
 
@@ -308,8 +309,14 @@ func readerDSN(path string, cfg Config) string {
 	q.Set("_query_only", "1")
 	q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "1")
+	q.Set("_stmt_cache_size", stmtCacheSize)
 	return fileURI(path) + "?" + q.Encode()
 }
+
+// stmtCacheSize is the number of prepared statements each connection keeps
+// (go-sqlite3's statement cache): the hot statements of every turn are
+// parsed once per connection, not once per execution.
+const stmtCacheSize = "128"
 
 // mapErr adds the store's sentinels to SQLite errors: busy/locked → ErrBusy,
 // full → ErrFull, corrupt → ErrCorrupt, not a database → ErrNotDatabase.
