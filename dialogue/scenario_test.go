@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,6 +31,9 @@ type scriptedParser struct {
 }
 
 func (p *scriptedParser) CheckText(text string) error {
+	if !utf8.ValidString(text) {
+		return nlu.ErrInvalidUTF8
+	}
 	if strings.TrimSpace(text) == "" {
 		return nlu.ErrEmpty
 	}
@@ -64,8 +68,10 @@ type fakeOrders struct {
 	mu    sync.Mutex
 	fail  string // "", "timeout", "error"
 	calls int
-	// block, when set, holds Handle until it is closed (lane tests).
-	block chan struct{}
+	// block, when set, holds Handle until it is closed (lane tests);
+	// started then receives a value as each call begins.
+	block   chan struct{}
+	started chan struct{}
 }
 
 func (f *fakeOrders) Name() string                      { return "order_lookup" }
@@ -74,9 +80,10 @@ func (f *fakeOrders) CanHandle(req *skill.Request) bool { return true }
 func (f *fakeOrders) Handle(ctx context.Context, req *skill.Request) (*skill.Response, error) {
 	f.mu.Lock()
 	f.calls++
-	fail, block := f.fail, f.block
+	fail, block, started := f.fail, f.block, f.started
 	f.mu.Unlock()
 	if block != nil {
+		started <- struct{}{}
 		<-block
 	}
 	switch fail {
@@ -127,10 +134,13 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, lc lanes.Config) *harness {
+	return newHarnessWith(t, lc, store.DefaultConfig())
+}
+
+func newHarnessWith(t testing.TB, lc lanes.Config, scfg store.Config) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	scfg := store.DefaultConfig()
 	scfg.Path = filepath.Join(dir, "zhiyin.db")
 	db, err := store.Open(ctx, scfg, nil, nil, store.Options{Exclusive: true},
 		store.MigrationSet{Component: session.MigrationComponent, FS: session.Migrations()})
