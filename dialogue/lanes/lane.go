@@ -86,9 +86,9 @@ const (
 
 // DefaultConfig returns the built-in sizes:
 //
-//	urgent  16 workers, queue 1000
-//	normal  64 workers, queue 10000
-//	batch    4 workers, queue 10000
+//	urgent   64 workers, queue 1000
+//	normal  512 workers, queue 10000
+//	batch     8 workers, queue 10000
 //
 // Workers mostly wait on the database and on models, so a lane has more of
 // them than there are CPUs; urgent keeps a fixed reserve that the other lanes
@@ -97,9 +97,9 @@ const (
 func DefaultConfig() Config {
 	// Fixed numbers keep the default the same on every machine.
 	return Config{
-		Urgent: LaneConfig{Workers: 16, QueueSize: 1000},
-		Normal: LaneConfig{Workers: 64, QueueSize: 10000},
-		Batch:  LaneConfig{Workers: 4, QueueSize: 10000},
+		Urgent: LaneConfig{Workers: 64, QueueSize: 1000},
+		Normal: LaneConfig{Workers: 512, QueueSize: 10000},
+		Batch:  LaneConfig{Workers: 8, QueueSize: 10000},
 	}
 }
 
