@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zhiyin/zhiyin/internal/audit"
 	"github.com/zhiyin/zhiyin/internal/auth"
 	"github.com/zhiyin/zhiyin/internal/store"
 )
@@ -86,7 +87,7 @@ func runAPIKey(ctx context.Context, cio cmdIO, args []string) error {
 		}
 		fmt.Fprintf(cio.stdout, "%s\n", plain)
 		fmt.Fprintf(cio.stderr, "created API key %s (%s, role %s); it is shown only once: store it now.\n", k.ID, k.Name, k.Role)
-		return nil
+		return audit.Record(ctx, db, audit.Entry{Actor: cliActor(), Action: "apikey.create", Target: k.ID, Detail: map[string]string{"name": k.Name, "role": string(k.Role)}})
 	case "list":
 		keys, err := ks.List(ctx, *all)
 		if err != nil {
@@ -108,7 +109,7 @@ func runAPIKey(ctx context.Context, cio cmdIO, args []string) error {
 			return err
 		}
 		fmt.Fprintf(cio.stdout, "revoked API key %s (%s); requests with it are refused from now on\n", k.ID, k.Name)
-		return nil
+		return audit.Record(ctx, db, audit.Entry{Actor: cliActor(), Action: "apikey.revoke", Target: k.ID})
 	}
 }
 

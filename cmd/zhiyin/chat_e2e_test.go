@@ -271,7 +271,7 @@ func TestChatEndToEnd(t *testing.T) {
 		t.Errorf("sessions delete: %d %s", code, out)
 	}
 	code, out, _ = runCLI(t, nil, "audit", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "keys.rotate") || !strings.Contains(out, "sessions.delete") {
+	if code != 0 || !strings.Contains(out, "keys.rotate") || !strings.Contains(out, "sessions.delete") || !strings.Contains(out, "apikey.create") {
 		t.Errorf("audit: %d %s", code, out)
 	}
 

@@ -16,7 +16,15 @@ import (
 //	DELETE /apikeys/:id          revoke by id or name
 //
 // and GET /whoami to an authenticated group (who the credentials belong to).
-func MountAPIKeys(admin, authed fiber.Router, ks *auth.KeyStore) {
+//
+// audit, when not nil, records each key created or revoked (who, what,
+// which key id); it must not fail the request.
+func MountAPIKeys(admin, authed fiber.Router, ks *auth.KeyStore, audit func(c *fiber.Ctx, action, target string)) {
+	record := func(c *fiber.Ctx, action, target string) {
+		if audit != nil {
+			audit(c, action, target)
+		}
+	}
 	admin.Get("/apikeys", func(c *fiber.Ctx) error {
 		keys, err := ks.List(c.UserContext(), c.QueryBool("all"))
 		if err != nil {
@@ -51,6 +59,7 @@ func MountAPIKeys(admin, authed fiber.Router, ks *auth.KeyStore) {
 		case err != nil:
 			return err
 		}
+		record(c, "apikey.create", k.ID)
 		c.Status(fiber.StatusCreated)
 		return c.JSON(struct {
 			auth.Key
@@ -66,6 +75,7 @@ func MountAPIKeys(admin, authed fiber.Router, ks *auth.KeyStore) {
 		if err != nil {
 			return err
 		}
+		record(c, "apikey.revoke", k.ID)
 		return c.JSON(k)
 	})
 	authed.Get("/whoami", func(c *fiber.Ctx) error {

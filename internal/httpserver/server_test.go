@@ -117,7 +117,7 @@ func newFixtureLog(t testing.TB, mutate func(*Config, *Dynamic), routes func(*Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	MountAPIKeys(srv.Group("/v1/admin", AdminOnly), srv.Group("/v1/auth", Authenticated), ks)
+	MountAPIKeys(srv.Group("/v1/admin", AdminOnly), srv.Group("/v1/auth", Authenticated), ks, nil)
 	if routes != nil {
 		routes(srv)
 	}
