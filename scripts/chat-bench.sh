@@ -14,7 +14,8 @@ DURATION=${DURATION:-20s}
 RATE=${RATE:-3000}
 CONNS=${CONNS:-1000}
 BIGCONNS=${BIGCONNS:-5000}
-USERS=${USERS:-100000}
+SEED=${SEED:-100000}
+USERS=${USERS:-10000}
 PORT=${PORT:-18799}
 BAREPORT=${BAREPORT:-18798}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -64,8 +65,10 @@ kill "$bpid"; bpid=
 bin/zhiyin serve --config "$work/zhiyin.yaml" 2>"$work/serve.log" &
 zpid=$!
 wait_ready "$PORT"
-# Warm-up, then the runs. -users fresh users leave that many sessions.
-bin/chatload -url "http://127.0.0.1:$PORT/v1/chat" -conns 100 -rate 500 -duration 3s -users 1000 -user-prefix warm >/dev/null || true
+# Seed: $SEED one-turn sessions (the stored sessions the RSS figure is
+# about), which also warms everything up. Then the measured runs, where
+# $USERS customers hold multi-turn conversations.
+bin/chatload -url "http://127.0.0.1:$PORT/v1/chat" -conns 200 -rate 0 -duration 600s -requests "$SEED" -users "$SEED" -user-prefix s -pid "$zpid" | tee "$work/seed.json"
 bin/chatload -url "http://127.0.0.1:$PORT/v1/chat" -conns "$CONNS" -rate "$RATE" -duration "$DURATION" -users "$USERS" -user-prefix a -pid "$zpid" | tee "$work/zhiyin.json"
 bin/chatload -url "http://127.0.0.1:$PORT/v1/chat" -conns "$CONNS" -rate 0 -duration "$DURATION" -users "$USERS" -user-prefix b -pid "$zpid" | tee "$work/zhiyin-max.json"
 bin/chatload -url "http://127.0.0.1:$PORT/v1/chat" -conns "$BIGCONNS" -rate "$RATE" -duration "$DURATION" -users "$USERS" -user-prefix c -pid "$zpid" | tee "$work/zhiyin-5000.json"
@@ -74,9 +77,11 @@ python3 - "$work" "$sessions" <<'PY'
 import json, sys
 w, sessions = sys.argv[1], sys.argv[2]
 r = {n: json.load(open(f"{w}/{n}.json")) for n in ["bare", "bare-max", "zhiyin", "zhiyin-max", "zhiyin-5000"]}
+r_seed = json.load(open(f"{w}/seed.json"))
 print(f"sessions stored: {sessions}")
 print(f"at {r['zhiyin']['target_rps']:.0f} rps, {r['zhiyin']['conns']} conns: zhiyin p50 {r['zhiyin']['p50_ms']} ms p99 {r['zhiyin']['p99_ms']} ms errors {r['zhiyin']['errors']}; bare p99 {r['bare']['p99_ms']} ms")
 print(f"closed loop max: zhiyin {r['zhiyin-max']['achieved_rps']:.0f} rps, bare {r['bare-max']['achieved_rps']:.0f} rps, ratio {r['zhiyin-max']['achieved_rps']/r['bare-max']['achieved_rps']:.3f}")
 print(f"{r['zhiyin-5000']['conns']} conns: {r['zhiyin-5000']['achieved_rps']:.0f} rps, errors {r['zhiyin-5000']['errors']}, p99 {r['zhiyin-5000']['p99_ms']} ms")
+print(f"seeding {r_seed['requests']} new sessions: {r_seed['achieved_rps']:.0f} rps")
 print(f"server RSS {r['zhiyin-5000'].get('server_rss_kb',0)/1024:.0f} MiB, peak {r['zhiyin-5000'].get('server_hwm_kb',0)/1024:.0f} MiB")
 PY

@@ -10,12 +10,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zhiyin/zhiyin/dialogue"
@@ -35,6 +37,24 @@ import (
 	"github.com/zhiyin/zhiyin/internal/store"
 	"github.com/zhiyin/zhiyin/internal/systemd"
 )
+
+// envCPUProfile names a file to write a CPU profile of the whole run to (a
+// developer's tool for load tests: scripts/chat-bench.sh).
+const envCPUProfile = "ZHIYIN_CPUPROFILE"
+
+// startCPUProfile starts profiling into path; the returned func stops and
+// closes it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envCPUProfile, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", envCPUProfile, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 // Log attribute keys used by the daemon.
 const (
@@ -61,6 +81,13 @@ func runServe(ctx context.Context, cio cmdIO, args []string) error {
 		return exitError{exitFailure}
 	}
 	log, level := logging.New(lc.Log, cio.stderr)
+	if path := os.Getenv(envCPUProfile); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	d := &daemon{configFlag: *configPath, ov: ov, cfg: lc, log: log, level: level,
 		notify: systemd.NewNotifier(log), readiness: health.NewReadiness(), liveness: &health.Liveness{}}
 	return d.run(ctx)
@@ -169,7 +196,11 @@ func (d *daemon) run(ctx context.Context) error {
 		return fail(err)
 	}
 	d.srv = srv
-	httpserver.MountAPIKeys(srv.Group("/v1/admin", httpserver.AdminOnly), srv.Group("/v1/auth", httpserver.Authenticated), d.keys)
+	httpserver.MountAPIKeys(srv.Group("/v1/admin", httpserver.AdminOnly), srv.Group("/v1/auth", httpserver.Authenticated), d.keys,
+		func(c *fiber.Ctx, action, target string) {
+			p, _ := httpserver.PrincipalFrom(c)
+			d.audit(c.UserContext(), audit.Entry{Actor: actorOf(p), Action: action, Target: target})
+		})
 
 	// Models: the runtime and registry do no I/O until startModels.
 	d.rt = inference.NewRuntime(cfg.Inference, d.log)

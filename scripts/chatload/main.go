@@ -63,12 +63,13 @@ func main() {
 	userPrefix := flag.String("user-prefix", "u", "user id prefix (a new prefix makes new sessions)")
 	pid := flag.Int("pid", 0, "server pid whose RSS to report")
 	bare := flag.String("bare-listen", "", "serve the bare fiber handler on this address instead")
+	maxReq := flag.Int64("requests", 0, "closed loop: stop after this many requests (0: run for -duration)")
 	flag.Parse()
 	if *bare != "" {
 		serveBare(*bare)
 		return
 	}
-	res, err := run(*target, *conns, *rate, *dur, *users, *userPrefix)
+	res, err := run(*target, *conns, *rate, *dur, *users, *userPrefix, *maxReq)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chatload:", err)
 		os.Exit(1)
@@ -108,7 +109,7 @@ func serveBare(addr string) {
 	}
 }
 
-func run(target string, conns int, rate float64, dur time.Duration, users int, prefix string) (*result, error) {
+func run(target string, conns int, rate float64, dur time.Duration, users int, prefix string, maxReq int64) (*result, error) {
 	u, err := url.Parse(target)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("bad -url %q", target)
@@ -175,7 +176,7 @@ func run(target string, conns int, rate float64, dur time.Duration, users int, p
 					}
 					sched = t
 				} else {
-					if time.Now().After(deadline) {
+					if time.Now().After(deadline) || (maxReq > 0 && seq.Load() >= maxReq) {
 						break
 					}
 					sched = time.Now()
