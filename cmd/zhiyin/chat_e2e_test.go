@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zhiyin/zhiyin/dialogue/domain/builtin"
 )
 
 // do sends a request with an optional bearer key and returns status and
@@ -281,5 +284,57 @@ func TestChatEndToEnd(t *testing.T) {
 	outb, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(outb), "知音:") || !strings.Contains(string(outb), "intent greet") || !strings.Contains(string(outb), "return_goods") {
 		t.Errorf("zhiyin chat: %v\n%s", err, outb)
+	}
+}
+
+// TestDomainReload serves a domain folder, reloads a changed one on SIGHUP,
+// keeps the running domain when the new one is broken (naming file:line),
+// and refuses to start on a broken one.
+func TestDomainReload(t *testing.T) {
+	dir := t.TempDir()
+	dom := filepath.Join(dir, "domain")
+	if err := os.CopyFS(dom, builtin.Domain()); err != nil {
+		t.Fatal(err)
+	}
+	responses := filepath.Join(dom, "responses.yml")
+	orig, err := os.ReadFile(responses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	greet := regexp.MustCompile(`(?s)  utter_greet:\n.*?\n  utter_`)
+	withGreeting := func(text string) string {
+		return greet.ReplaceAllString(string(orig), "  utter_greet:\n    - text: \""+text+"\"\n  utter_")
+	}
+	writeFile(t, responses, withGreeting("第一版问候"))
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "zhiyin.yaml")
+	writeFile(t, cfg, fmt.Sprintf("data_dir: %s\nserver:\n  listen: %s\nauth:\n  allow_loopback: true\ndialogue:\n  domain: %s\n", filepath.Join(dir, "var"), addr, dom))
+	d := startDaemon(t, addr, nil, "serve", "--config", cfg)
+	d.waitLog(t, "dialogue engine ready")
+	if a := chatOK(t, d.url, "", "r1", "", "你好"); a.text() != "第一版问候" {
+		t.Fatalf("greeting: %q", a.text())
+	}
+	writeFile(t, responses, withGreeting("第二版问候"))
+	d.signal(t, syscall.SIGHUP)
+	d.waitLog(t, "domain reloaded")
+	if a := chatOK(t, d.url, "", "r1", "", "你好"); a.text() != "第二版问候" {
+		t.Errorf("after reload: %q", a.text())
+	}
+	writeFile(t, responses, withGreeting("订单{no_such_slot}"))
+	d.signal(t, syscall.SIGHUP)
+	d.waitLog(t, "domain reload rejected")
+	if !strings.Contains(d.logs.String(), "responses.yml:") || !strings.Contains(d.logs.String(), "no_such_slot") {
+		t.Errorf("rejection does not name file:line and the slot:\n%s", d.logs.String())
+	}
+	if a := chatOK(t, d.url, "", "r1", "", "你好"); a.text() != "第二版问候" {
+		t.Errorf("after a rejected reload: %q", a.text())
+	}
+	d.signal(t, syscall.SIGTERM)
+	d.wait(t)
+
+	// A broken domain at start: the daemon exits, saying where.
+	code, out, errOut := runCLI(t, nil, "serve", "--config", cfg)
+	if code == 0 || !strings.Contains(out+errOut, "responses.yml:") {
+		t.Errorf("start on a broken domain: exit %d\n%s%s", code, out, errOut)
 	}
 }
