@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,11 @@ type DB struct {
 	closing    chan struct{}
 	queue      chan *writeReq
 	writerDone chan struct{}
+
+	// The checkpointer: its own connection, stopped by Close.
+	ckpt     *sql.DB
+	ckptStop chan struct{}
+	ckptDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,7 +128,10 @@ func (d *DB) open(ctx context.Context, reg prometheus.Registerer, opts Options, 
 	}
 	d.m = m
 
-	d.w = sql.OpenDB(newConnector(writerDSN(d.path, d.cfg), d.cfg))
+	// The writer never checkpoints inside a commit (a checkpoint there
+	// stalls every queued write for its whole length); the checkpointer
+	// goroutine does it beside the writer.
+	d.w = sql.OpenDB(newConnector(writerDSN(d.path, d.cfg), d.cfg, "PRAGMA wal_autocheckpoint = 0"))
 	d.w.SetMaxOpenConns(1)
 	d.w.SetMaxIdleConns(1)
 	d.w.SetConnMaxLifetime(0)
@@ -152,6 +161,10 @@ func (d *DB) open(ctx context.Context, reg prometheus.Registerer, opts Options, 
 	d.queue = make(chan *writeReq, d.cfg.GroupCommit.QueueSize)
 	d.writerDone = make(chan struct{})
 	go d.runWriter()
+	d.ckpt = sql.OpenDB(newConnector(writerDSN(d.path, d.cfg), d.cfg, "PRAGMA wal_autocheckpoint = 0"))
+	d.ckpt.SetMaxOpenConns(1)
+	d.ckptStop, d.ckptDone = make(chan struct{}), make(chan struct{})
+	go d.runCheckpointer()
 	d.log.Info("database open", logKeyExclusive, opts.Exclusive, logKeySync, d.cfg.Synchronous)
 	return nil
 }
@@ -212,6 +225,13 @@ func (d *DB) close() error {
 	if d.writerDone != nil {
 		<-d.writerDone
 	}
+	if d.ckptDone != nil {
+		close(d.ckptStop)
+		<-d.ckptDone
+	}
+	if d.ckpt != nil {
+		_ = d.ckpt.Close()
+	}
 
 	var errs []error
 	if d.r != nil {
@@ -265,13 +285,18 @@ type connector struct {
 
 var _ driver.Connector = connector{}
 
-func newConnector(dsn string, cfg Config) connector {
-	limit := int64(cfg.JournalSizeLimit)
+// newConnector returns a connector whose connections also run pragmas
+// (statements without a DSN parameter in go-sqlite3).
+func newConnector(dsn string, cfg Config, pragmas ...string) connector {
+	pragmas = append([]string{fmt.Sprintf("PRAGMA journal_size_limit = %d", int64(cfg.JournalSizeLimit))}, pragmas...)
 	return connector{dsn: dsn, drv: &sqlite3.SQLiteDriver{
-		// journal_size_limit has no DSN parameter in go-sqlite3.
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(fmt.Sprintf("PRAGMA journal_size_limit = %d", limit), nil)
-			return err
+			for _, p := range pragmas {
+				if _, err := c.Exec(p, nil); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}}
 }
@@ -346,4 +371,55 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotDatabase, err)
 	}
 	return err
+}
+
+// Checkpointing. The WAL is copied back into the database file beside the
+// writer, never inside its commits: a PASSIVE checkpoint every
+// checkpointInterval (it takes no lock a writer or reader waits for), and a
+// RESTART one, which briefly waits for the writer, only when the WAL has
+// grown past walRestartBytes because readers kept PASSIVE ones from
+// finishing.
+const (
+	checkpointInterval = 250 * time.Millisecond
+	walRestartBytes    = 256 << 20
+)
+
+func (d *DB) runCheckpointer() {
+	defer close(d.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ckptStop:
+			return
+		case <-t.C:
+		}
+		mode := "PASSIVE"
+		if fi, err := os.Stat(d.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
+			mode = "RESTART"
+		}
+		if _, _, err := d.Checkpoint(context.Background(), mode); err != nil {
+			d.log.Warn("WAL checkpoint failed; retrying", logKeyError, err)
+		}
+	}
+}
+
+// Checkpoint runs PRAGMA wal_checkpoint(mode) (PASSIVE, FULL, RESTART or
+// TRUNCATE) on the checkpointer's connection and returns the frames in the
+// WAL and those copied into the database file. The daemon's checkpointer
+// calls it; tests and tools may too.
+func (d *DB) Checkpoint(ctx context.Context, mode string) (walFrames, checkpointed int, err error) {
+	switch mode {
+	case "PASSIVE", "FULL", "RESTART", "TRUNCATE":
+	default:
+		return 0, 0, fmt.Errorf("checkpoint mode %q: use PASSIVE, FULL, RESTART or TRUNCATE", mode)
+	}
+	if d.ckpt == nil {
+		return 0, 0, ErrClosed
+	}
+	var busy int
+	if err := d.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &walFrames, &checkpointed); err != nil {
+		return 0, 0, fmt.Errorf("checkpoint: %w", mapErr(err))
+	}
+	return walFrames, checkpointed, nil
 }
