@@ -1,6 +1,7 @@
 package dialogue
 
 import (
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -54,7 +55,7 @@ func DefaultConfig() Config {
 		IdleTimeout:   30 * time.Minute,
 		ResumeWindow:  24 * time.Hour,
 		HistoryLimit:  200,
-		CacheSessions: 20_000,
+		CacheSessions: 10_000,
 		SkillTimeout:  5 * time.Second,
 		Lanes:         lanes.DefaultConfig(),
 		Privacy:       PrivacyConfig{RetentionDays: 180},
@@ -78,14 +79,12 @@ func (c *Config) Validate(v *config.Validator) {
 	if c.SkillTimeout < 10*time.Millisecond || c.SkillTimeout > 5*time.Minute {
 		v.Errorf("skill_timeout", "must be between 10ms and 5m, got %s", c.SkillTimeout)
 	}
-	c.Lanes.Validate(v.Sub("lanes"))
+	// Lanes and each action validate themselves (config.Validate walks
+	// into them); what needs the whole list is here.
 	names := map[string]bool{}
-	for i := range c.Actions {
-		a := &c.Actions[i]
-		sub := v.Sub("actions").Sub(a.Name)
-		a.Validate(sub)
+	for i, a := range c.Actions {
 		if names[a.Name] {
-			sub.Errorf("name", "action %q is configured twice", a.Name)
+			v.Sub(fmt.Sprintf("actions[%d]", i)).Errorf("name", "action %q is configured twice", a.Name)
 		}
 		names[a.Name] = true
 	}

@@ -17,9 +17,11 @@ CREATE TABLE sessions (
     updated_at   INTEGER NOT NULL,
     resumed_from TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX sessions_by_key ON sessions (channel, conversation, user_id, updated_at);
+-- Every turn updates updated_at: no index holds it (each one would be
+-- rewritten per turn by the single writer). A key has few sessions to sort;
+-- retention scans the table hourly.
+CREATE INDEX sessions_by_key ON sessions (channel, conversation, user_id);
 CREATE INDEX sessions_by_user ON sessions (user_id, id);
-CREATE INDEX sessions_by_updated ON sessions (updated_at);
 CREATE INDEX sessions_in_handoff ON sessions (handoff, updated_at) WHERE handoff != '';
 
 -- The last turns of each session (Options.HistoryLimit); body seals the
