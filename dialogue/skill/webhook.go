@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -44,12 +43,10 @@ type WebhookConfig struct {
 	Name string `yaml:"name"`
 	// URL is the action server's webhook, e.g. http://127.0.0.1:5055/webhook.
 	URL string `yaml:"url"`
-	// Secret signs every call (X-Zhiyin-Signature). Optional; give it
-	// inline or in SecretFile, not both. Without one, calls are unsigned.
-	Secret string `yaml:"secret"`
-	// SecretFile is a file holding the secret (trailing newlines trimmed),
-	// read once by NewWebhook.
-	SecretFile string `yaml:"secret_file"`
+	// Secret signs every call (X-Zhiyin-Signature). Optional: inline,
+	// "${ENV}", or secret_file: PATH (read when the configuration loads);
+	// never printed. Without one, calls are unsigned.
+	Secret config.Secret `yaml:"secret"`
 	// Timeout bounds one attempt; 0 means 3s.
 	Timeout time.Duration `yaml:"timeout"`
 	// Retries is how many more attempts follow a network error, a timeout,
@@ -68,9 +65,6 @@ func (c *WebhookConfig) Validate(v *config.Validator) {
 		v.Errorf("url", "required: the action server's webhook, e.g. http://127.0.0.1:5055/webhook")
 	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.Errorf("url", "%q is not an http:// or https:// URL with a host", redactURL(c.URL))
-	}
-	if c.Secret != "" && c.SecretFile != "" {
-		v.Errorf("secret", "set secret or secret_file, not both")
 	}
 	if c.Timeout < 0 || c.Timeout > maxWebhookTimeout {
 		v.Errorf("timeout", "must be between 0 (default 3s) and %s, got %s", maxWebhookTimeout, c.Timeout)
@@ -104,24 +98,13 @@ type Webhook struct {
 
 var _ Skill = (*Webhook)(nil)
 
-// NewWebhook validates c and returns the skill. Its only I/O is reading
-// c.SecretFile. client nil means a plain http.Client; its own Timeout, if
+// NewWebhook validates c and returns the skill; it does no I/O. client nil means a plain http.Client; its own Timeout, if
 // any, should exceed c.Timeout, which bounds each attempt.
 func NewWebhook(c WebhookConfig, client *http.Client) (*Webhook, error) {
 	if err := config.Validate(&c); err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", c.Name, err)
 	}
-	secret := []byte(c.Secret)
-	if c.SecretFile != "" {
-		b, err := os.ReadFile(c.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("webhook %s: read secret_file: %w", c.Name, err)
-		}
-		secret = bytes.TrimRight(b, "\r\n")
-		if len(secret) == 0 {
-			return nil, fmt.Errorf("webhook %s: secret_file %s is empty: write the secret into it or remove secret_file", c.Name, c.SecretFile)
-		}
-	}
+	secret := []byte(c.Secret.Value())
 	if client == nil {
 		client = &http.Client{}
 	}

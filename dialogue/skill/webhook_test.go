@@ -80,7 +80,7 @@ func (s *actionServer) call(i int) call {
 
 func newTestWebhook(t *testing.T, url string, mod func(*WebhookConfig)) *Webhook {
 	t.Helper()
-	c := WebhookConfig{Name: "order_lookup", URL: url, Secret: testSecret}
+	c := WebhookConfig{Name: "order_lookup", URL: url, Secret: config.NewSecret(testSecret)}
 	if mod != nil {
 		mod(&c)
 	}
@@ -419,7 +419,7 @@ func TestWebhookUnsigned(t *testing.T) {
 		io.WriteString(w, `{"events":[],"responses":[]}`)
 	}))
 	defer srv.Close()
-	w := newTestWebhook(t, srv.URL, func(c *WebhookConfig) { c.Secret = "" })
+	w := newTestWebhook(t, srv.URL, func(c *WebhookConfig) { c.Secret = config.Secret{} })
 	if _, err := w.Handle(context.Background(), answerReq()); err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,6 @@ func TestWebhookConfigValidate(t *testing.T) {
 		{"bad name", WebhookConfig{Name: "订单 查询", URL: "http://x"}, []string{"actions[0].name"}},
 		{"bad url", WebhookConfig{Name: "a", URL: "ftp://u:pw@host/x"}, []string{`actions[0].url: "ftp://u:xxxxx@host/x" is not`}},
 		{"no host", WebhookConfig{Name: "a", URL: "http:///x"}, []string{"actions[0].url"}},
-		{"both secrets", WebhookConfig{Name: "a", URL: "http://x", Secret: "s", SecretFile: "/f"}, []string{"actions[0].secret: set secret or secret_file"}},
 		{"timeouts", WebhookConfig{Name: "a", URL: "http://x", Timeout: -1, Retries: 11}, []string{"actions[0].timeout", "actions[0].retries"}},
 		{"retries -2", WebhookConfig{Name: "a", URL: "http://x", Retries: -2}, []string{"actions[0].retries"}},
 	} {
@@ -486,26 +485,17 @@ func TestWebhookConfigValidate(t *testing.T) {
 }
 
 func TestNewWebhook(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "secret")
-	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w, err := NewWebhook(WebhookConfig{Name: "a", URL: "http://127.0.0.1:1/webhook", SecretFile: file}, nil)
+	w, err := NewWebhook(WebhookConfig{Name: "a", URL: "http://127.0.0.1:1/webhook", Secret: config.NewSecret("s3cret")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(w.secret) != "from-file" || w.timeout != DefaultWebhookTimeout || w.retries != DefaultWebhookRetries || w.Name() != "a" || !w.CanHandle(&Request{}) {
+	if string(w.secret) != "s3cret" || w.timeout != DefaultWebhookTimeout || w.retries != DefaultWebhookRetries || w.Name() != "a" || !w.CanHandle(&Request{}) {
 		t.Fatalf("webhook = %+v", w)
 	}
 	if w, _ := NewWebhook(WebhookConfig{Name: "a", URL: "http://x", Retries: -1, Timeout: time.Second}, nil); w.retries != 0 || w.timeout != time.Second {
 		t.Fatalf("retries -1: %+v", w)
 	}
-	empty := filepath.Join(dir, "empty")
-	os.WriteFile(empty, []byte("\n"), 0o600)
 	for _, c := range []WebhookConfig{
-		{Name: "a", URL: "http://x", SecretFile: filepath.Join(dir, "missing")},
-		{Name: "a", URL: "http://x", SecretFile: empty},
 		{Name: "", URL: "http://x"},
 	} {
 		if _, err := NewWebhook(c, nil); err == nil {
