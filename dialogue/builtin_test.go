@@ -19,6 +19,7 @@ import (
 	"github.com/zhiyin/zhiyin/dialogue/skill/orders"
 	"github.com/zhiyin/zhiyin/inference/inferencetest"
 	"github.com/zhiyin/zhiyin/internal/store"
+	"github.com/zhiyin/zhiyin/internal/store/storetest"
 )
 
 // builtinEngine serves the embedded demo domain with its trained model,
@@ -28,15 +29,9 @@ func builtinEngine(tb testing.TB) *Engine {
 	rt := inferencetest.Need(tb, testRT, testRTErr)
 	ctx := context.Background()
 	dir := tb.TempDir()
-	scfg := store.DefaultConfig()
-	scfg.Path = filepath.Join(dir, "zhiyin.db")
-	db, err := store.Open(ctx, scfg, nil, nil, store.Options{Exclusive: true},
+	db := storetest.Open(tb, store.DefaultConfig(),
 		store.MigrationSet{Component: session.MigrationComponent, FS: session.Migrations()},
 		store.MigrationSet{Component: orders.MigrationComponent, FS: orders.Migrations()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
 	keys, err := session.LoadKeyring(filepath.Join(dir, "sessions.keys"), true)
 	if err != nil {
 		tb.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/zhiyin/zhiyin/dialogue/session"
 	"github.com/zhiyin/zhiyin/dialogue/skill"
 	"github.com/zhiyin/zhiyin/internal/store"
+	"github.com/zhiyin/zhiyin/internal/store/storetest"
 )
 
 // scriptedParser returns the parse the transcript wrote next to the text, so
@@ -139,15 +140,8 @@ func newHarness(t testing.TB, lc lanes.Config) *harness {
 
 func newHarnessWith(t testing.TB, lc lanes.Config, scfg store.Config) *harness {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	scfg.Path = filepath.Join(dir, "zhiyin.db")
-	db, err := store.Open(ctx, scfg, nil, nil, store.Options{Exclusive: true},
-		store.MigrationSet{Component: session.MigrationComponent, FS: session.Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, scfg, store.MigrationSet{Component: session.MigrationComponent, FS: session.Migrations()})
 	keys, err := session.LoadKeyring(filepath.Join(dir, "keys", "sessions.keys"), true)
 	if err != nil {
 		t.Fatal(err)

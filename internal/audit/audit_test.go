@@ -4,27 +4,17 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zhiyin/zhiyin/internal/store"
+	"github.com/zhiyin/zhiyin/internal/store/storetest"
 )
 
 func newTestDB(t *testing.T) *store.DB {
-	t.Helper()
-	cfg := store.DefaultConfig()
-	cfg.Path = filepath.Join(t.TempDir(), "t.db")
-	cfg.Synchronous = "normal"
-	db, err := store.Open(context.Background(), cfg, nil, nil, store.Options{},
-		store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.Open(t, storetest.Fast(), store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
 }
 
 func TestRecordList(t *testing.T) {

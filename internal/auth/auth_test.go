@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,21 +17,12 @@ import (
 
 	"github.com/zhiyin/zhiyin/internal/config"
 	"github.com/zhiyin/zhiyin/internal/store"
+	"github.com/zhiyin/zhiyin/internal/store/storetest"
 )
 
 // newTestDB opens a real store with this package's migrations.
 func newTestDB(t *testing.T) *store.DB {
-	t.Helper()
-	cfg := store.DefaultConfig()
-	cfg.Path = filepath.Join(t.TempDir(), "t.db")
-	cfg.Synchronous = "normal"
-	db, err := store.Open(context.Background(), cfg, nil, nil, store.Options{},
-		store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.Open(t, storetest.Fast(), store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
 }
 
 func TestAPIKeyLifecycle(t *testing.T) {

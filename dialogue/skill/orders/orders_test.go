@@ -5,26 +5,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/zhiyin/zhiyin/dialogue/skill"
 	"github.com/zhiyin/zhiyin/internal/store"
+	"github.com/zhiyin/zhiyin/internal/store/storetest"
 )
 
 // openDB opens a fresh database with the demo migrations applied.
 func openDB(t testing.TB) *store.DB {
 	t.Helper()
-	cfg := store.DefaultConfig()
-	cfg.Path = t.TempDir() + "/zhiyin.db"
-	cfg.Synchronous = "normal"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := store.Open(ctx, cfg, nil, nil, store.Options{}, store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return storetest.Open(t, storetest.Fast(), store.MigrationSet{Component: MigrationComponent, FS: Migrations()})
 }
 
 func handle(t *testing.T, s *Skill, req *skill.Request) *skill.Response {
