@@ -85,7 +85,7 @@ func (t *turn) run(ctx context.Context) error {
 	in := d.Intents[t.parse.Intent.Name]
 	switch {
 	case (in != nil && in.Cancel) || containsAny(t.norm, d.Policy.CancelKeywords):
-		t.cancel()
+		t.cancel(ctx)
 		return nil
 	case (in != nil && in.Resume) || containsAny(t.norm, d.Policy.ResumeKeywords):
 		return t.resume(ctx)
@@ -412,7 +412,7 @@ func (t *turn) resumeForm(ctx context.Context, f *frame) {
 }
 
 // cancel pops the open form ("算了"), clearing the slots it filled.
-func (t *turn) cancel() {
+func (t *turn) cancel(ctx context.Context) {
 	t.answered = true
 	f := t.st.top()
 	if f == nil {
@@ -426,7 +426,7 @@ func (t *turn) cancel() {
 	t.st.Stack = t.st.Stack[:len(t.st.Stack)-1]
 	t.sayBuiltin(respCancelled, map[string]string{"form": form.Title})
 	if below := t.st.top(); below != nil {
-		t.resumeForm(context.Background(), below)
+		t.resumeForm(ctx, below)
 	}
 }
 
