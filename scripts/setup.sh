@@ -11,9 +11,10 @@ mode=${1:-test}
 
 # Debian packages. Runtime: libportaudio2 is linked by the local sound-card
 # channel. Tests: sqlite3 (inspecting databases), debootstrap and rpm
-# (package tests), systemd (systemd-analyze, systemd-socket-activate).
+# (package tests), systemd (systemd-analyze, systemd-socket-activate),
+# prosody (the XMPP peer), chromium (the web chat's browser test).
 run_pkgs=(ca-certificates gcc libc6-dev pkg-config)
-test_pkgs=(sqlite3 debootstrap rpm systemd)
+test_pkgs=(sqlite3 debootstrap rpm systemd prosody chromium)
 pkgs=("${run_pkgs[@]}")
 [[ "$mode" == test ]] && pkgs+=("${test_pkgs[@]}")
 
@@ -40,6 +41,18 @@ if [[ "$mode" == test ]]; then
     echo "setup: go install nfpm@v2.45.2" >&2
     GOBIN="$tools" go install github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
     touch "$tools/.nfpm-v2.45.2"
+  fi
+fi
+
+# npm test peers, pinned, into the git-ignored .cache/npm:
+# telegram-test-api (a Bot API server the Telegram adapter talks to).
+if [[ "$mode" == test ]]; then
+  npmdir="$root/.cache/npm"
+  if [[ ! -f "$npmdir/node_modules/telegram-test-api/package.json" ]] ||
+     ! grep -q '"version": "4.2.1"' "$npmdir/node_modules/telegram-test-api/package.json"; then
+    echo "setup: npm install telegram-test-api@4.2.1" >&2
+    mkdir -p "$npmdir"
+    npm install --no-audit --no-fund --loglevel=error --prefix "$npmdir" telegram-test-api@4.2.1 >/dev/null
   fi
 fi
 
