@@ -59,6 +59,13 @@ type Message struct {
 	// remember it, and only it (or an admin) may read them.
 	Client string
 	Text   string
+	// Commit, when set, runs inside the transaction that stores the turn,
+	// after the session is saved, with the turn's result: the channels hub
+	// marks its inbox row answered and queues the replies in its outbox
+	// there, so that a turn and its replies are committed together or not
+	// at all. An error from Commit fails the turn (nothing is stored). It
+	// must follow store.DB.Write's rules for fns.
+	Commit func(tx *sql.Tx, res *Result) error
 }
 
 // Reply is one bot answer.
@@ -363,6 +370,7 @@ func (e *Engine) applyLocked(ctx context.Context, m Message, k session.Key, fres
 	for _, r := range t.replies {
 		rec.Replies = append(rec.Replies, r.Text)
 	}
+	res := t.result()
 	err = e.deps.DB.Write(ctx, func(tx *sql.Tx) error {
 		if ended != nil {
 			if err := e.deps.Store.ExpireTx(tx, ended.ID); err != nil {
@@ -373,7 +381,12 @@ func (e *Engine) applyLocked(ctx context.Context, m Message, k session.Key, fres
 			return err
 		}
 		if t.handoff != nil {
-			return e.deps.Store.PutHandoffTx(tx, t.handoff)
+			if err := e.deps.Store.PutHandoffTx(tx, t.handoff); err != nil {
+				return err
+			}
+		}
+		if m.Commit != nil {
+			return m.Commit(tx, res)
 		}
 		return nil
 	})
@@ -384,5 +397,5 @@ func (e *Engine) applyLocked(ctx context.Context, m Message, k session.Key, fres
 	if t.handoff != nil {
 		e.m.handoffs.WithLabelValues(t.handoffReason).Inc()
 	}
-	return t.result(), nil
+	return res, nil
 }
