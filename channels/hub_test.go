@@ -43,9 +43,9 @@ func (f *fakeAdapter) Start(_ context.Context, s channels.Sink) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakeAdapter) Stop(context.Context) error  { return nil }
-func (f *fakeAdapter) Limits() channels.Limits     { return f.limits }
-func (f *fakeAdapter) IdempotentSend() bool        { return f.idem }
+func (f *fakeAdapter) Stop(context.Context) error { return nil }
+func (f *fakeAdapter) Limits() channels.Limits    { return f.limits }
+func (f *fakeAdapter) IdempotentSend() bool       { return f.idem }
 func (f *fakeAdapter) Send(_ context.Context, out *channels.Outgoing) (channels.Receipt, error) {
 	var err error
 	if f.send != nil {
