@@ -2,6 +2,7 @@
 // receives the app's encrypted message callbacks on /channels/wecom/callback,
 // turns them into channels.Message, and sends replies through the app
 // message API (message/send, appchat/send) or an optional group bot webhook.
+// Fetch downloads inbound media (voice notes for the ASR) by media id.
 //
 // Crypto is the WXBizMsgCrypt scheme on its own (signature, AES-256-CBC with
 // 32-byte PKCS#7 blocks, receive id check); it is exported because DingTalk's

@@ -48,6 +48,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("POST /cgi-bin/message/send", f.send)
 	mux.HandleFunc("POST /cgi-bin/appchat/send", f.send)
 	mux.HandleFunc("POST /cgi-bin/webhook/send", f.send)
+	mux.HandleFunc("GET /cgi-bin/media/get", f.media)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -187,4 +188,23 @@ func (f *fakeAPI) failStatus(status int, retryAfter string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status, f.retryAfter = status, retryAfter
+}
+
+// media serves the media id "m-voice" (an AMR voice note) to a live token.
+func (f *fakeAPI) media(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := r.URL.Query()
+	switch tok := q.Get("access_token"); {
+	case !f.issued[tok]:
+		f.answer(w, map[string]any{"errcode": 40014, "errmsg": "invalid access_token"})
+	case !f.live[tok]:
+		f.answer(w, map[string]any{"errcode": 42001, "errmsg": "access_token expired"})
+	case q.Get("media_id") != "m-voice":
+		f.answer(w, map[string]any{"errcode": 40007, "errmsg": "invalid media_id"})
+	default:
+		w.Header().Set("Content-Type", "audio/amr")
+		w.Header().Set("Content-Disposition", `attachment; filename="m-voice.amr"`)
+		_, _ = w.Write([]byte("#!AMR\n voice"))
+	}
 }

@@ -230,16 +230,8 @@ func (a *Adapter) call(ctx context.Context, method, u string, body any) (apiResu
 	if err != nil {
 		return apiResult{}, fmt.Errorf("%s %s: read answer: %w", method, req.URL.Path, err)
 	}
-	switch sc := resp.StatusCode; {
-	case sc == http.StatusTooManyRequests:
-		return apiResult{}, channels.RetryAfter(retryAfter(resp.Header.Get("Retry-After"), time.Now()),
-			fmt.Errorf("%s %s: HTTP %d", method, req.URL.Path, sc))
-	case sc == http.StatusRequestTimeout || sc >= 500:
-		return apiResult{}, fmt.Errorf("%s %s: HTTP %d", method, req.URL.Path, sc)
-	case sc >= 400:
-		return apiResult{}, channels.Permanent(fmt.Errorf("%s %s: HTTP %d", method, req.URL.Path, sc))
-	case sc != http.StatusOK:
-		return apiResult{}, fmt.Errorf("%s %s: HTTP %d", method, req.URL.Path, sc)
+	if err := statusError(req, resp); err != nil {
+		return apiResult{}, err
 	}
 	var res apiResult
 	if err := json.Unmarshal(data, &res); err != nil {
@@ -247,6 +239,25 @@ func (a *Adapter) call(ctx context.Context, method, u string, body any) (apiResu
 		return apiResult{}, fmt.Errorf("%s %s: answer is not JSON: %w", method, req.URL.Path, err)
 	}
 	return res, nil
+}
+
+// statusError maps a non-200 answer: 429 → RetryAfter, 408 and 5xx plain,
+// other 4xx Permanent.
+func statusError(req *http.Request, resp *http.Response) error {
+	sc := resp.StatusCode
+	err := fmt.Errorf("%s %s: HTTP %d", req.Method, req.URL.Path, sc)
+	switch {
+	case sc == http.StatusOK:
+		return nil
+	case sc == http.StatusTooManyRequests:
+		return channels.RetryAfter(retryAfter(resp.Header.Get("Retry-After"), time.Now()), err)
+	case sc == http.StatusRequestTimeout || sc >= 500:
+		return err
+	case sc >= 400:
+		return channels.Permanent(err)
+	default:
+		return err
+	}
 }
 
 // retryAfter parses a Retry-After header (seconds or an HTTP date); 1 s

@@ -3,6 +3,7 @@ package wecom
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -212,5 +213,32 @@ func TestSendConfigErrors(t *testing.T) {
 	}
 	if st := h.a.State(); strings.Contains(st.LastError, "app-secret") {
 		t.Errorf("State leaks the secret: %s", st.LastError)
+	}
+}
+
+func TestFetch(t *testing.T) {
+	h, f := sendHarness(t)
+	ctx := context.Background()
+	read := func(key string) (string, error) {
+		rc, err := h.a.Fetch(ctx, channels.Media{Kind: channels.Voice, Key: key})
+		if err != nil {
+			return "", err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		return string(b), err
+	}
+	if got, err := read("m-voice"); err != nil || got != "#!AMR\n voice" {
+		t.Fatalf("Fetch = %q, %v", got, err)
+	}
+	f.expireAll()
+	if got, err := read("m-voice"); err != nil || got != "#!AMR\n voice" {
+		t.Fatalf("Fetch after token expiry = %q, %v", got, err)
+	}
+	if tokenCalls, _ := f.snapshot(); tokenCalls != 2 {
+		t.Errorf("gettoken called %d times, want 2", tokenCalls)
+	}
+	if _, err := read("nope"); !errors.Is(err, channels.ErrPermanent) {
+		t.Errorf("unknown media: %v, want permanent", err)
 	}
 }
