@@ -441,7 +441,7 @@ func parseTime(s string) time.Time {
 		if i <= 0 || i >= 1e14 { // past year 5000 either way: nonsense
 			return time.Time{}
 		}
-		if i >= 1e12 { // milliseconds from 2001-09 on
+		if i >= 1e11 { // milliseconds (from 1973 on); as seconds it would be past year 5000
 			return time.UnixMilli(i).UTC()
 		}
 		return time.Unix(i, 0).UTC()

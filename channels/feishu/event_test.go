@@ -173,6 +173,7 @@ func TestParseTime(t *testing.T) {
 	for in, want := range map[string]time.Time{
 		"1714550399123":      time.UnixMilli(1714550399123).UTC(),
 		"1714550399":         time.Unix(1714550399, 0).UTC(),
+		"700000000000":       time.UnixMilli(700000000000).UTC(), // ms: as seconds it would not marshal
 		"1502199207.7171419": time.UnixMilli(1502199207717).UTC(),
 		"":                   {},
 		"-5":                 {},
