@@ -62,3 +62,43 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("websocket: %s", msg)
 	}
 }
+
+// The example in the report / packaged config decodes strictly.
+func TestConfigDecodeExample(t *testing.T) {
+	const y = `
+enabled: true
+groups: mention
+mode: webhook
+app_id: cli_a1b2c3
+app_secret: ${FEISHU_APP_SECRET}
+verification_token_file: /etc/zhiyin/feishu-token
+encrypt_key: ${FEISHU_ENCRYPT_KEY}
+bot_open_id: ou_0123
+base_url: https://open.larksuite.com
+max_skew: 5m
+max_body: 1MiB
+timeout: 10s
+group_bot:
+  webhook_url: ${FEISHU_GROUP_BOT_URL}
+  secret: ${FEISHU_GROUP_BOT_SECRET}
+`
+	env := map[string]string{
+		"FEISHU_APP_SECRET": "s", "FEISHU_ENCRYPT_KEY": "e",
+		"FEISHU_GROUP_BOT_URL": "https://open.feishu.cn/open-apis/bot/v2/hook/x", "FEISHU_GROUP_BOT_SECRET": "g",
+	}
+	c := DefaultConfig()
+	err := config.Decode("feishu.yaml", []byte(y), &c, config.DecodeOptions{
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		ReadFile:  func(string) ([]byte, error) { return []byte("tok\n"), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AppSecret.Value() != "s" || c.VerificationToken.Value() != "tok" || c.MaxSkew.Minutes() != 5 || c.MaxBody != 1<<20 ||
+		c.BaseURL != "https://open.larksuite.com" || c.GroupBot.Secret.Value() != "g" {
+		t.Fatalf("decoded %+v", c)
+	}
+	if _, err := New(c, testLogger()); err != nil {
+		t.Fatal(err)
+	}
+}
