@@ -37,6 +37,7 @@ type Config struct {
 	Inference inference.Config        `yaml:"inference"`
 	NLU       nlu.Config              `yaml:"nlu"`
 	Dialogue  dialogue.Config         `yaml:"dialogue"`
+	Channels  ChannelsConfig          `yaml:"channels"`
 }
 
 // defaultConfig returns the built-in defaults: what `zhiyin serve` runs on
@@ -55,6 +56,7 @@ func defaultConfig() Config {
 		Inference: inference.DefaultConfig(),
 		NLU:       nlu.DefaultConfig(),
 		Dialogue:  dialogue.DefaultConfig(),
+		Channels:  defaultChannelsConfig(),
 	}
 }
 

@@ -105,7 +105,7 @@ func TestBadConfigs(t *testing.T) {
 		want       []string
 	}{
 		{"unknown section", "sever:\n  listen: 127.0.0.1:1\n",
-			[]string{"C:1: sever: unknown key; known keys here: auth, data_dir, dialogue, inference, limits, log, nlu, server, storage"}},
+			[]string{"C:1: sever: unknown key; known keys here: auth, channels, data_dir, dialogue, inference, limits, log, nlu, server, storage"}},
 		{"typo in a key", "server:\n  lisen: 127.0.0.1:1\n",
 			[]string{"C:2: server.lisen: unknown key; known keys here: body_limit, idle_timeout, listen, max_connections, proxy_header, read_timeout, shutdown_timeout, trusted_proxies, write_timeout"}},
 		{"bad listen", "server:\n  listen: x\n",

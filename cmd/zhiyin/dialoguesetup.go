@@ -126,10 +126,8 @@ func (d *daemon) startDialogue(ctx context.Context) error {
 	if p := d.nlu.Load(); p != nil {
 		checkDomainModel(d.log, dom, p.Manifest())
 	}
-	keys, st, err := openSessions(&cfg.Config, d.db, true)
-	if err != nil {
-		return err
-	}
+	keys := d.keyring
+	st := session.New(d.db, keys, session.Options{HistoryLimit: cfg.Dialogue.HistoryLimit})
 	skills, err := skillRegistry(cfg.Dialogue, d.db)
 	if err != nil {
 		return err
@@ -152,7 +150,7 @@ func (d *daemon) startDialogue(ctx context.Context) error {
 		d.readiness.Set("dialogue", false, err.Error())
 		return err
 	}
-	d.keyring, d.sessions, d.lanePool = keys, st, pool
+	d.sessions, d.lanePool = st, pool
 	d.engine.Store(e)
 	d.readiness.Set("dialogue", true, fmt.Sprintf("domain %s: %d intents, %d forms, %d FAQ entries", dom.Source, len(dom.Intents), len(dom.Forms), len(dom.FAQ)))
 	d.log.Info("dialogue engine ready", "domain", dom.Source, "domain_hash", dom.Hash, "key_id", keys.ActiveID())

@@ -65,6 +65,7 @@ func commands() []command {
 		{"chat", "[--debug] [--user ID] [--config FILE]", "chat with the dialogue engine in the terminal (--debug shows intent, entities, slots, stack)", runChat},
 		{"sessions", "export --user ID [--out FILE] | delete --user ID | show SESSION_ID", "data-subject requests: export or delete a user's conversations (works while serving)", runSessions},
 		{"handoff", "list [--json] | take SESSION_ID | release SESSION_ID [--agent NAME]", "the human queue: list hand-offs, take one, give it back to the bot", runHandoff},
+		{"outbox", "list [--state S] [--channel NAME] [--json] | retry ID... | drop ID...", "channel replies waiting or dead-lettered: list them, send again, give up (works while serving)", runOutbox},
 		{"keys", "rotate [--retire]", "add a new session encryption key and re-encrypt stored conversations with it", runKeys},
 		{"audit", "[--since DUR] [--limit N]", "show the audit log of admin actions", runAudit},
 		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags] | quantize IN.onnx OUT.onnx [--eval FILE]", "manage models: install, verify, shadow-test, promote, roll back; int8-quantize an ONNX file", runModels},

@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zhiyin/zhiyin/channels"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/lanes"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
@@ -124,6 +125,7 @@ type daemon struct {
 	keyring  *session.Keyring
 	sessions *session.Store
 	lanePool *lanes.Pool
+	hub      *channels.Hub
 }
 
 func (d *daemon) run(ctx context.Context) error {
@@ -181,6 +183,12 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.authn = auth.NewAuthenticator(d.keys, jwtv)
 
+	// The keys that seal message text at rest (sessions, channel inbox and
+	// outbox); created on first start.
+	if d.keyring, err = session.LoadKeyring(cfg.Dialogue.KeyFile(cfg.DataDir), true); err != nil {
+		return fail(fmt.Errorf("session keys: %w", err))
+	}
+
 	// HTTP.
 	ln, how, err := d.listener(cfg)
 	if err != nil {
@@ -230,6 +238,20 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	})
 
+	// Channels: callback routes are mounted before serving; adapters
+	// connect now, and what arrives before the dialogue is ready is
+	// committed and answered once it is. Stopped after the HTTP drain.
+	hub, err := d.startChannels(ctx, srv)
+	if err != nil {
+		return fail(err)
+	}
+	d.hub = hub
+	stops = append(stops, func(ctx context.Context) {
+		if err := hub.Stop(ctx); err != nil {
+			d.log.Warn("stop channels", attrErr, err)
+		}
+	})
+
 	// Background loops, owned here: cancelled and waited for on the way out
 	// (after the HTTP drain, so that the last requests' key use is flushed).
 	bgCtx, bgCancel := context.WithCancel(context.Background())
@@ -241,9 +263,11 @@ func (d *daemon) run(ctx context.Context) error {
 			d.log.Warn("record API key use", attrErr, err)
 		}
 	})
-	bg.Add(2)
+	bg.Add(4)
 	go func() { defer bg.Done(); d.watchdogLoop(bgCtx) }()
 	go func() { defer bg.Done(); d.flushLoop(bgCtx) }()
+	go func() { defer bg.Done(); d.channelStatusLoop(bgCtx, hub) }()
+	go func() { defer bg.Done(); hub.RunPrune(bgCtx) }()
 
 	// Stopping runs in reverse: the model loader is cancelled and awaited,
 	// HTTP drains, then the loops, models, runtime and database close.
@@ -537,7 +561,7 @@ func restartNeeded(old, new *Config) []string {
 	for _, sec := range []struct {
 		name     string
 		old, new any
-	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}, {"dialogue (except dialogue.domain)", dialogueRestart(old.Dialogue), dialogueRestart(new.Dialogue)}} {
+	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}, {"dialogue (except dialogue.domain)", dialogueRestart(old.Dialogue), dialogueRestart(new.Dialogue)}, {"channels", old.Channels, new.Channels}} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			out = append(out, sec.name)
 		}
@@ -557,6 +581,7 @@ func migrationSets() []store.MigrationSet {
 		{Component: audit.MigrationComponent, FS: audit.Migrations()},
 		{Component: session.MigrationComponent, FS: session.Migrations()},
 		{Component: orders.MigrationComponent, FS: orders.Migrations()},
+		{Component: channels.MigrationComponent, FS: channels.Migrations()},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/zhiyin/zhiyin/channels"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/session"
 	"github.com/zhiyin/zhiyin/internal/audit"
@@ -164,12 +165,12 @@ func runKeys(ctx context.Context, cio cmdIO, args []string) error {
 	// the next pass.
 	total := 0
 	for pass := 0; pass < 10; pass++ {
-		n, err := st.Reencrypt(ctx)
+		n, err := reencryptAll(ctx, db, keys, st)
 		if err != nil {
 			return err
 		}
 		total += n
-		inUse, err := st.KeyIDsInUse(ctx)
+		inUse, err := keyIDsInUse(ctx, db, st)
 		if err != nil {
 			return err
 		}
@@ -183,10 +184,10 @@ func runKeys(ctx context.Context, cio cmdIO, args []string) error {
 	if *retire {
 		// One more pass right before retiring: nothing may be left
 		// sealed with a key that is about to go.
-		if _, err := st.Reencrypt(ctx); err != nil {
+		if _, err := reencryptAll(ctx, db, keys, st); err != nil {
 			return err
 		}
-		inUse, err := st.KeyIDsInUse(ctx)
+		inUse, err := keyIDsInUse(ctx, db, st)
 		if err != nil {
 			return err
 		}
@@ -199,6 +200,33 @@ func runKeys(ctx context.Context, cio cmdIO, args []string) error {
 		detail["retired"] = fmt.Sprint(removed)
 	}
 	return audit.Record(ctx, db, audit.Entry{Actor: cliActor(), Action: "keys.rotate", Target: path, Detail: detail})
+}
+
+// reencryptAll re-seals sessions and the channels' inbox and outbox with
+// the active key.
+func reencryptAll(ctx context.Context, db *store.DB, keys *session.Keyring, st *session.Store) (int, error) {
+	n, err := st.Reencrypt(ctx)
+	if err != nil {
+		return n, err
+	}
+	m, err := channels.Reencrypt(ctx, db, keys)
+	return n + m, err
+}
+
+// keyIDsInUse unions the keys sessions and the channels' rows are sealed
+// with.
+func keyIDsInUse(ctx context.Context, db *store.DB, st *session.Store) ([]string, error) {
+	a, err := st.KeyIDsInUse(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := channels.KeyIDsInUse(ctx, db.Read())
+	if err != nil {
+		return nil, err
+	}
+	out := append(a, b...)
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // keepOwner gives a rewritten file the owner the old one had (root running
