@@ -40,7 +40,7 @@ type ChannelsConfig struct {
 
 func defaultChannelsConfig() ChannelsConfig {
 	return ChannelsConfig{
-		Config:  channels.DefaultConfig(),
+		Config:   channels.DefaultConfig(),
 		Webhook:  webhook.DefaultConfig(),
 		DingTalk: dingtalk.DefaultConfig(),
 		Feishu:   feishu.DefaultConfig(),
