@@ -323,6 +323,14 @@ func (a *Adapter) session(ctx context.Context, sink channels.Sink, st *stream) (
 			if idle.Load() {
 				return ok, errIdle
 			}
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				// Resuming would replay the same frame: skip it (the
+				// next expected one is it, or a reply without seq).
+				err = fmt.Errorf("event %d dropped: over max_body (%s): %w", st.nextSeq, a.cfg.MaxBody, err)
+				a.log.Error("mattermost: websocket frame too large; skipped", logErr, err)
+				st.nextSeq++
+				return ok, err
+			}
 			return ok, fmt.Errorf("websocket read: %w", err)
 		}
 		lastSeen.Store(time.Now().UnixNano())

@@ -465,3 +465,23 @@ func TestStripMention(t *testing.T) {
 		}
 	}
 }
+
+func TestOversizeFrameSkipped(t *testing.T) {
+	f := newFakeMM(t)
+	cfg := testConfig(f)
+	cfg.MaxBody = 4 << 10
+	a := newTestAdapter(t, cfg)
+	sink := channelstest.NewSink()
+	start(t, a, sink)
+	f.waitConn(t)
+	f.posted(mkPost("big", "dm1", "alice", strings.Repeat("x", 5000)), "D", "alice")
+	f.posted(mkPost("p2", "dm1", "alice", "small"), "D", "alice")
+	f.waitConn(t) // the read failed; the adapter resumed past the big one
+	got := sink.WaitMessages(1, wait)
+	if len(got) != 1 || got[0].ID != "p2" {
+		t.Fatalf("got %+v", got)
+	}
+	if st := a.State(); !strings.Contains(st.LastError, "over max_body") {
+		t.Errorf("state = %+v", st)
+	}
+}
