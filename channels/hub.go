@@ -566,7 +566,7 @@ func (h *Hub) answer(ctx context.Context, j *job) error {
 	}
 	h.m.turnSeconds.WithLabelValues(m.Channel).Observe(h.now().Sub(start).Seconds())
 	if len(queued) > 0 {
-		j.entry.sender.wake()
+		j.entry.sender.notify()
 	}
 	return nil
 }
@@ -632,7 +632,7 @@ func (h *Hub) finish(ctx context.Context, j *job, state, why, text string) error
 		return err
 	}
 	if len(queued) > 0 {
-		j.entry.sender.wake()
+		j.entry.sender.notify()
 	}
 	return nil
 }

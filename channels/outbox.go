@@ -26,6 +26,15 @@ type sender struct {
 	wakeCh chan struct{} // capacity 1
 	done   chan struct{}
 	once   sync.Once
+	// needLoad is set when rows were committed (or at start): the loop
+	// reads past its cursor only then, or when its poll timer fires.
+	needLoad atomic.Bool
+	// marks carries sent parts to the flusher, which records them in
+	// batches (one transaction for many sends). Bounded: a full queue
+	// holds the senders back.
+	marks     chan sentMark
+	flushDone chan struct{}
+	started   atomic.Bool
 
 	mu       sync.Mutex
 	cursor   int64
@@ -69,7 +78,9 @@ type outRow struct {
 }
 
 func newSender(h *Hub, e *entry) *sender {
-	s := &sender{h: h, e: e, wakeCh: make(chan struct{}, 1), done: make(chan struct{}), chats: map[string]*chatQ{}}
+	s := &sender{h: h, e: e, wakeCh: make(chan struct{}, 1), done: make(chan struct{}), chats: map[string]*chatQ{},
+		marks: make(chan sentMark, 4096), flushDone: make(chan struct{})}
+	s.needLoad.Store(true)
 	if r := e.limits.PerChat; r.N > 0 && r.Per > 0 {
 		s.perChat = ratelimit.New(ratelimit.Rate{PerSecond: float64(r.N) / r.Per.Seconds(), Burst: r.N}, 100_000)
 	}
@@ -77,6 +88,12 @@ func newSender(h *Hub, e *entry) *sender {
 		s.global = ratelimit.New(ratelimit.Rate{PerSecond: float64(r.N) / r.Per.Seconds(), Burst: r.N}, 1)
 	}
 	return s
+}
+
+// notify tells the sender that rows were committed for it.
+func (s *sender) notify() {
+	s.needLoad.Store(true)
+	s.wake()
 }
 
 func (s *sender) wake() {
@@ -97,6 +114,8 @@ func (s *sender) backlog() int {
 func (s *sender) noteRejected(Reason) {}
 
 func (s *sender) start(ctx context.Context) {
+	s.started.Store(true)
+	go s.flush()
 	s.h.wg.Add(1)
 	go func() {
 		defer s.h.wg.Done()
@@ -105,17 +124,83 @@ func (s *sender) start(ctx context.Context) {
 	}()
 }
 
-// wait waits for the sends in flight after the loop ended.
+// wait waits for the sends in flight after the loop ended, then for their
+// outcomes to be recorded.
 func (s *sender) wait() {
+	if !s.started.Load() {
+		return
+	}
 	for {
 		s.mu.Lock()
 		n := s.inflight
 		s.mu.Unlock()
 		if n == 0 {
-			return
+			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	s.once.Do(func() { close(s.done) })
+	select {
+	case <-s.flushDone:
+	default:
+		close(s.marks)
+		<-s.flushDone
+	}
+}
+
+// sentMark is a part the platform accepted.
+type sentMark struct {
+	id         int64
+	attempts   int
+	platformID string
+	at         int64
+}
+
+// flush records sent parts, as many per transaction as are waiting. It
+// ends when marks is closed (after the last send).
+func (s *sender) flush() {
+	defer close(s.flushDone)
+	batch := make([]sentMark, 0, 512)
+	for m := range s.marks {
+		batch = append(batch[:0], m)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case m, ok := <-s.marks:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		if err := s.recordSent(batch); err != nil {
+			s.h.log.Error("record sent replies (a restart may send them again where the platform deduplicates, or list them as dead letters)", "channel", s.e.a.Name(), "parts", len(batch), "err", err)
+		}
+	}
+}
+
+func (s *sender) recordSent(batch []sentMark) error {
+	var err error
+	for i := 1; i <= 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = s.h.deps.DB.Write(ctx, func(tx *sql.Tx) error {
+			for _, m := range batch {
+				if _, err := tx.Exec(`UPDATE channel_outbox SET state = 'sent', attempts = ?, platform_id = ?, sent_at = ?, last_error = '', key_id = NULL, body = NULL WHERE id = ?`,
+					m.attempts, m.platformID, m.at, m.id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+	}
+	return err
 }
 
 // pollEvery bounds how long a row queued by another process (zhiyin outbox
@@ -125,10 +210,14 @@ const pollEvery = 2 * time.Second
 func (s *sender) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	poll := true
 	for {
-		if err := s.load(ctx); err != nil && ctx.Err() == nil {
-			s.h.log.Warn("read outbox", "channel", s.e.a.Name(), "err", err)
+		if s.needLoad.Swap(false) || poll {
+			if err := s.load(ctx); err != nil && ctx.Err() == nil {
+				s.h.log.Warn("read outbox", "channel", s.e.a.Name(), "err", err)
+			}
 		}
+		poll = false
 		next := s.schedule(ctx)
 		d := pollEvery
 		if !next.IsZero() {
@@ -140,6 +229,7 @@ func (s *sender) loop(ctx context.Context) {
 			return
 		case <-s.wakeCh:
 		case <-timer.C:
+			poll = true
 		}
 		if !timer.Stop() {
 			select {
@@ -367,11 +457,8 @@ func (s *sender) attempt(ctx context.Context, r *outRow) error {
 	now := s.h.now()
 	r.attempts++
 	if err == nil {
-		if werr := s.commitOutcome(ctx, `UPDATE channel_outbox SET state = 'sent', attempts = ?, platform_id = ?, sent_at = ?, last_error = '', key_id = NULL, body = NULL WHERE id = ?`,
-			r.attempts, truncate(rec.PlatformID, 256), now.UnixMilli(), r.id); werr != nil {
-			s.h.log.Error("record sent reply", "channel", name, "outbox_id", r.id, "err", werr)
-		}
 		r.state = "sent"
+		s.marks <- sentMark{id: r.id, attempts: r.attempts, platformID: truncate(rec.PlatformID, 256), at: now.UnixMilli()}
 		s.out.Add(1)
 		s.h.m.out.WithLabelValues(name, "sent").Inc()
 		if r.part == 1 && r.body.ReceivedAt > 0 {

@@ -98,7 +98,9 @@ func New(cfg Config, log *slog.Logger) (*Adapter, error) {
 		log:    log,
 		secret: []byte(cfg.Secret.Value()),
 		outKey: []byte(cfg.Secret.Value()),
-		client: &http.Client{Timeout: cfg.Timeout},
+		// Replies go to one receiver, many at once: keep enough idle
+		// connections that a busy channel does not dial per reply.
+		client: &http.Client{Timeout: cfg.Timeout, Transport: newTransport()},
 		// A timestamp may be up to MaxSkew ahead, so its signature stays
 		// usable for 2×MaxSkew.
 		replays: channels.NewReplayGuard(2*cfg.MaxSkew, replayMax),
@@ -241,4 +243,13 @@ func fromHex(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
+}
+
+// newTransport is http.DefaultTransport's settings with room for the hub's
+// concurrent sends to one host.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
 }

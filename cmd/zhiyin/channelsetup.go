@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,7 +18,10 @@ import (
 	"github.com/zhiyin/zhiyin/channels"
 	"github.com/zhiyin/zhiyin/channels/dingtalk"
 	"github.com/zhiyin/zhiyin/channels/feishu"
+	"github.com/zhiyin/zhiyin/channels/matrix"
+	"github.com/zhiyin/zhiyin/channels/mattermost"
 	"github.com/zhiyin/zhiyin/channels/slack"
+	"github.com/zhiyin/zhiyin/channels/telegram"
 	"github.com/zhiyin/zhiyin/channels/webhook"
 	"github.com/zhiyin/zhiyin/channels/wecom"
 	"github.com/zhiyin/zhiyin/dialogue"
@@ -31,22 +35,36 @@ import (
 // section per platform adapter (each disabled until `enabled: true`).
 type ChannelsConfig struct {
 	channels.Config `yaml:",inline"`
-	Webhook         webhook.Config  `yaml:"webhook"`
-	DingTalk        dingtalk.Config `yaml:"dingtalk"`
-	Feishu          feishu.Config   `yaml:"feishu"`
-	WeCom           wecom.Config    `yaml:"wecom"`
-	Slack           slack.Config    `yaml:"slack"`
+	Webhook         webhook.Config    `yaml:"webhook"`
+	DingTalk        dingtalk.Config   `yaml:"dingtalk"`
+	Feishu          feishu.Config     `yaml:"feishu"`
+	WeCom           wecom.Config      `yaml:"wecom"`
+	Telegram        telegram.Config   `yaml:"telegram"`
+	Slack           slack.Config      `yaml:"slack"`
+	Mattermost      mattermost.Config `yaml:"mattermost"`
+	Matrix          matrix.Config     `yaml:"matrix"`
 }
 
 func defaultChannelsConfig() ChannelsConfig {
-	return ChannelsConfig{
-		Config:   channels.DefaultConfig(),
-		Webhook:  webhook.DefaultConfig(),
-		DingTalk: dingtalk.DefaultConfig(),
-		Feishu:   feishu.DefaultConfig(),
-		WeCom:    wecom.DefaultConfig(),
-		Slack:    slack.DefaultConfig(),
+	c := ChannelsConfig{
+		Config:     channels.DefaultConfig(),
+		Webhook:    webhook.DefaultConfig(),
+		DingTalk:   dingtalk.DefaultConfig(),
+		Feishu:     feishu.DefaultConfig(),
+		WeCom:      wecom.DefaultConfig(),
+		Telegram:   telegram.DefaultConfig(),
+		Slack:      slack.DefaultConfig(),
+		Mattermost: mattermost.DefaultConfig(),
+		Matrix:     matrix.DefaultConfig(),
 	}
+	// One default for every adapter: in groups, answer when mentioned.
+	for _, common := range []*channels.Common{&c.Webhook.Common, &c.DingTalk.Common, &c.Feishu.Common, &c.WeCom.Common,
+		&c.Telegram.Common, &c.Slack.Common, &c.Mattermost.Common, &c.Matrix.Common} {
+		if common.Groups == "" {
+			common.Groups = "mention"
+		}
+	}
+	return c
 }
 
 // builtAdapter is an adapter with its section's shared part.
@@ -76,7 +94,19 @@ func buildAdapters(cfg *Config, log *slog.Logger) ([]builtAdapter, error) {
 		add(c.DingTalk.Enabled, c.DingTalk.Common, func() (channels.Adapter, error) { return dingtalk.New(c.DingTalk, l("dingtalk")) }),
 		add(c.Feishu.Enabled, c.Feishu.Common, func() (channels.Adapter, error) { return feishu.New(c.Feishu, l("feishu")) }),
 		add(c.WeCom.Enabled, c.WeCom.Common, func() (channels.Adapter, error) { return wecom.New(c.WeCom, l("wecom")) }),
+		add(c.Telegram.Enabled, c.Telegram.Common, func() (channels.Adapter, error) { return telegram.New(c.Telegram, l("telegram")) }),
 		add(c.Slack.Enabled, c.Slack.Common, func() (channels.Adapter, error) { return slack.New(c.Slack, l("slack")) }),
+		add(c.Mattermost.Enabled, c.Mattermost.Common, func() (channels.Adapter, error) { return mattermost.New(c.Mattermost, l("mattermost")) }),
+		add(c.Matrix.Enabled, c.Matrix.Common, func() (channels.Adapter, error) {
+			mc := c.Matrix
+			if mc.SinceFile == "" {
+				mc.SinceFile = filepath.Join(cfg.DataDir, "channels", "matrix.since")
+			}
+			if err := os.MkdirAll(filepath.Dir(mc.SinceFile), 0o750); err != nil {
+				return nil, fmt.Errorf("matrix: %w", err)
+			}
+			return matrix.New(mc, nil, l("matrix"))
+		}),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
