@@ -22,6 +22,7 @@ import (
 	"github.com/zhiyin/zhiyin/channels/mattermost"
 	"github.com/zhiyin/zhiyin/channels/slack"
 	"github.com/zhiyin/zhiyin/channels/telegram"
+	"github.com/zhiyin/zhiyin/channels/webchat"
 	"github.com/zhiyin/zhiyin/channels/webhook"
 	"github.com/zhiyin/zhiyin/channels/wecom"
 	"github.com/zhiyin/zhiyin/dialogue"
@@ -35,6 +36,7 @@ import (
 // section per platform adapter (each disabled until `enabled: true`).
 type ChannelsConfig struct {
 	channels.Config `yaml:",inline"`
+	Webchat         webchat.Config    `yaml:"webchat"`
 	Webhook         webhook.Config    `yaml:"webhook"`
 	DingTalk        dingtalk.Config   `yaml:"dingtalk"`
 	Feishu          feishu.Config     `yaml:"feishu"`
@@ -48,6 +50,7 @@ type ChannelsConfig struct {
 func defaultChannelsConfig() ChannelsConfig {
 	c := ChannelsConfig{
 		Config:     channels.DefaultConfig(),
+		Webchat:    webchat.DefaultConfig(),
 		Webhook:    webhook.DefaultConfig(),
 		DingTalk:   dingtalk.DefaultConfig(),
 		Feishu:     feishu.DefaultConfig(),
@@ -57,8 +60,11 @@ func defaultChannelsConfig() ChannelsConfig {
 		Mattermost: mattermost.DefaultConfig(),
 		Matrix:     matrix.DefaultConfig(),
 	}
+	// The web chat (/chat) is on: it is served on the daemon's own port,
+	// which is loopback unless server.listen says otherwise.
+	c.Webchat.Enabled = true
 	// One default for every adapter: in groups, answer when mentioned.
-	for _, common := range []*channels.Common{&c.Webhook.Common, &c.DingTalk.Common, &c.Feishu.Common, &c.WeCom.Common,
+	for _, common := range []*channels.Common{&c.Webchat.Common, &c.Webhook.Common, &c.DingTalk.Common, &c.Feishu.Common, &c.WeCom.Common,
 		&c.Telegram.Common, &c.Slack.Common, &c.Mattermost.Common, &c.Matrix.Common} {
 		if common.Groups == "" {
 			common.Groups = "mention"
@@ -90,6 +96,7 @@ func buildAdapters(cfg *Config, log *slog.Logger) ([]builtAdapter, error) {
 	}
 	l := func(name string) *slog.Logger { return log.With("channel", name) }
 	errs := []error{
+		add(c.Webchat.Enabled, c.Webchat.Common, func() (channels.Adapter, error) { return webchat.New(c.Webchat, l("webchat")) }),
 		add(c.Webhook.Enabled, c.Webhook.Common, func() (channels.Adapter, error) { return webhook.New(c.Webhook, l("webhook")) }),
 		add(c.DingTalk.Enabled, c.DingTalk.Common, func() (channels.Adapter, error) { return dingtalk.New(c.DingTalk, l("dingtalk")) }),
 		add(c.Feishu.Enabled, c.Feishu.Common, func() (channels.Adapter, error) { return feishu.New(c.Feishu, l("feishu")) }),
