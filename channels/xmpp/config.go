@@ -207,11 +207,11 @@ func (c *Config) serverAddr() string {
 // plainAllowed reports whether the password may travel without TLS: only
 // with allow_plain and a loopback server.
 func (c *Config) plainAllowed() bool {
-	return c.AllowPlain && c.plainAllowedHost()
+	return c.AllowPlain && c.serverOnLoopback()
 }
 
-// plainAllowedHost reports whether the server is on loopback.
-func (c *Config) plainAllowedHost() bool {
+// serverOnLoopback reports whether the server address is a loopback one.
+func (c *Config) serverOnLoopback() bool {
 	host, _, err := net.SplitHostPort(c.serverAddr())
 	return err == nil && isLoopback(host)
 }

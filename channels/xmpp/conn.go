@@ -123,6 +123,9 @@ func (s *session) write(ctx context.Context, data string) error {
 	if _, err := io.WriteString(s.conn, data); err != nil {
 		s.closed = true
 		_ = s.raw.Close()
+		if s.stop != nil {
+			s.stop()
+		}
 		return fmt.Errorf("xmpp write: %w", err)
 	}
 	return nil
@@ -179,6 +182,7 @@ func (s *session) loginClient(ctx context.Context, jid, password, resource strin
 	s.ns = nsClient
 	local, domain, _ := splitJID(jid)
 	s.domain = domain
+	authed := false
 	for {
 		if _, err := s.openStream(ctx, clientHeader(domain)); err != nil {
 			return err
@@ -201,15 +205,19 @@ func (s *session) loginClient(ctx context.Context, jid, password, resource strin
 				return fmt.Errorf("%w: %s offers no STARTTLS (enable TLS on the server; allow_plain is only for a server on loopback)", ErrInsecure, s.addr)
 			}
 		}
-		if mechs := feats.child(nsSASL, "mechanisms"); mechs != nil {
+		if mechs := feats.child(nsSASL, "mechanisms"); mechs != nil && !authed {
 			if err := s.authPlain(ctx, mechs, local, password); err != nil {
 				return err
 			}
+			authed = true
 			s.restart()
 			continue
 		}
+		if !authed {
+			return errors.New("xmpp: server offers no SASL authentication")
+		}
 		if feats.child(nsBind, "bind") == nil {
-			return errors.New("xmpp: server offers neither SASL nor resource binding")
+			return errors.New("xmpp: server offers no resource binding")
 		}
 		if err := s.bind(ctx, resource); err != nil {
 			return err

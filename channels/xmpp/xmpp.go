@@ -38,6 +38,9 @@ const (
 	// maxRetryDeliver bounds the wait between retries of a Deliver that
 	// failed temporarily.
 	maxRetryDeliver = 30 * time.Second
+	// stableAfter is how long a stream must last for the reconnect backoff
+	// to start over.
+	stableAfter = time.Minute
 )
 
 // Adapter is the XMPP channel. Build it with New; Start connects.
@@ -161,7 +164,7 @@ func (a *Adapter) Start(ctx context.Context, sink channels.Sink) error {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel, a.done = cancel, make(chan struct{})
 	a.state.Detail = a.detail(false)
-	if a.cfg.Mode == ModeComponent && !a.cfg.plainAllowedHost() {
+	if a.cfg.Mode == ModeComponent && !a.cfg.serverOnLoopback() {
 		a.log.Warn("xmpp component streams are not encrypted; run the component on the server's host (127.0.0.1)", logServer, a.cfg.serverAddr())
 	}
 	go a.run(lctx, tc)
@@ -280,7 +283,10 @@ func (a *Adapter) connection(ctx context.Context, tc *tls.Config, attempt *int) 
 	if err != nil {
 		return err
 	}
-	defer s.close(false)
+	// Closed here, before cancel: Stop's cancel closes it through the
+	// AfterFunc of dial, and close waits for that to finish, so no closing
+	// goroutine outlives the loop.
+	defer s.close(true)
 	if a.cfg.Mode == ModeComponent {
 		err = s.loginComponent(sctx, a.cfg.ComponentDomain, a.cfg.ComponentSecret.Value())
 	} else {
@@ -289,7 +295,15 @@ func (a *Adapter) connection(ctx context.Context, tc *tls.Config, attempt *int) 
 	if err != nil {
 		return err
 	}
-	*attempt = 0
+	// The backoff starts over only after a stream that stayed up: a server
+	// that accepts the login and drops us at once (another instance with
+	// the same resource) is not hammered.
+	up := time.Now()
+	defer func() {
+		if time.Since(up) > stableAfter {
+			*attempt = 0
+		}
+	}()
 	s.idle.Store(int64(a.ping + a.cfg.Timeout))
 	a.log.Info("xmpp connected", logJID, s.jid, logServer, s.addr, "tls", s.tls)
 
@@ -310,10 +324,11 @@ func (a *Adapter) connection(ctx context.Context, tc *tls.Config, attempt *int) 
 		a.mu.Unlock()
 	}()
 
+	kctx, kcancel := context.WithCancel(sctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { a.keepalive(sctx, s) })
+	wg.Go(func() { a.keepalive(kctx, s) })
 	defer wg.Wait()
-	defer cancel()
+	defer kcancel()
 
 	if a.cfg.Mode == ModeClient {
 		if err := s.write(sctx, "<presence/>"); err != nil {
