@@ -25,6 +25,7 @@ import (
 	"github.com/zhiyin/zhiyin/channels/webchat"
 	"github.com/zhiyin/zhiyin/channels/webhook"
 	"github.com/zhiyin/zhiyin/channels/wecom"
+	"github.com/zhiyin/zhiyin/channels/xmpp"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/lanes"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
@@ -45,6 +46,7 @@ type ChannelsConfig struct {
 	Slack           slack.Config      `yaml:"slack"`
 	Mattermost      mattermost.Config `yaml:"mattermost"`
 	Matrix          matrix.Config     `yaml:"matrix"`
+	XMPP            xmpp.Config       `yaml:"xmpp"`
 }
 
 func defaultChannelsConfig() ChannelsConfig {
@@ -59,13 +61,14 @@ func defaultChannelsConfig() ChannelsConfig {
 		Slack:      slack.DefaultConfig(),
 		Mattermost: mattermost.DefaultConfig(),
 		Matrix:     matrix.DefaultConfig(),
+		XMPP:       xmpp.DefaultConfig(),
 	}
 	// The web chat (/chat) is on: it is served on the daemon's own port,
 	// which is loopback unless server.listen says otherwise.
 	c.Webchat.Enabled = true
 	// One default for every adapter: in groups, answer when mentioned.
 	for _, common := range []*channels.Common{&c.Webchat.Common, &c.Webhook.Common, &c.DingTalk.Common, &c.Feishu.Common, &c.WeCom.Common,
-		&c.Telegram.Common, &c.Slack.Common, &c.Mattermost.Common, &c.Matrix.Common} {
+		&c.Telegram.Common, &c.Slack.Common, &c.Mattermost.Common, &c.Matrix.Common, &c.XMPP.Common} {
 		if common.Groups == "" {
 			common.Groups = "mention"
 		}
@@ -114,6 +117,7 @@ func buildAdapters(cfg *Config, log *slog.Logger) ([]builtAdapter, error) {
 			}
 			return matrix.New(mc, nil, l("matrix"))
 		}),
+		add(c.XMPP.Enabled, c.XMPP.Common, func() (channels.Adapter, error) { return xmpp.New(c.XMPP, l("xmpp")) }),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
