@@ -290,6 +290,11 @@ func TestWebhookChannelEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"channel":"webhook"`) {
 		t.Errorf("outbox list: %d %s %s", code, out, errOut2)
 	}
+	// doctor shows the live channel state.
+	_, checks := doctorChecks(t, nil, "--config", cfg)
+	if c := checks["channel webhook"]; !c.OK || !strings.Contains(c.Detail, "connected") {
+		t.Errorf("doctor's webhook check: %+v", c)
+	}
 	if code, _, errOut := runCLI(t, nil, "outbox", "retry", "999999", "--config", cfg); code == 0 || !strings.Contains(errOut, "outbox list") {
 		t.Errorf("retry of an unknown row: %d %s", code, errOut)
 	}

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,6 +56,7 @@ func runDoctor(ctx context.Context, cio cmdIO, args []string) error {
 	}
 	checks = append(checks, checkDataDir(lc.DataDir), checkDatabase(ctx, lc.Storage.Path),
 		checkListen(ctx, lc.Server.Listen), checkDisk(lc.DataDir))
+	checks = append(checks, checkChannels(ctx, &lc.Config)...)
 
 	if *asJSON {
 		enc := json.NewEncoder(cio.stdout)
@@ -248,4 +251,72 @@ func checkDisk(dir string) doctor.Check {
 		c.OK = true
 	}
 	return c
+}
+
+// checkChannels reports each enabled channel: its live state from a running
+// daemon's /readyz, or that it is configured when none runs. A channel that
+// is down is optional (✗ without failing the run): the platform may be the
+// one that is down.
+func checkChannels(ctx context.Context, cfg *Config) []doctor.Check {
+	built, err := buildAdapters(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return []doctor.Check{{Name: "channels", Detail: firstLine(err.Error()), Fix: "correct the channels: section (`zhiyin check-config`)"}}
+	}
+	live := map[string]string{}
+	if isZhiyin(ctx, cfg.Server.Listen) {
+		live = readyChannels(ctx, cfg.Server.Listen)
+	}
+	var out []doctor.Check
+	for _, b := range built {
+		name := b.a.Name()
+		c := doctor.Check{Name: "channel " + name, Optional: true}
+		detail, ok := live[name]
+		switch {
+		case !ok:
+			c.OK, c.Detail = true, "enabled (no running zhiyin to ask for its state)"
+		case strings.Contains(detail, "disconnected"):
+			c.Detail = detail
+			c.Fix = "check the platform's address and credentials in channels." + name + " and the daemon's log (journalctl -u zhiyin)"
+		default:
+			c.OK, c.Detail = true, detail
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// readyChannels reads the channel:<name> items of a running daemon's
+// /readyz.
+func readyChannels(ctx context.Context, addr string) map[string]string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Components []struct {
+			Name   string `json:"name"`
+			Detail string `json:"detail"`
+		} `json:"components"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return out
+	}
+	for _, c := range body.Components {
+		if name, ok := strings.CutPrefix(c.Name, "channel:"); ok {
+			out[name] = c.Detail
+		}
+	}
+	return out
 }
