@@ -210,18 +210,6 @@ func (h *Hub) Adapters() []Adapter {
 	return out
 }
 
-// Sink returns the sink of a registered adapter (adapters get theirs in
-// Start; the API channel, which has no Start loop, uses this). nil when no
-// such adapter is registered.
-func (h *Hub) Sink(name string) Sink {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if e := h.byName[name]; e != nil {
-		return e.sink
-	}
-	return nil
-}
-
 // Start answers what the last run left committed but unanswered, starts the
 // senders (which resume the outbox) and then every adapter in registration
 // order. When an adapter fails to start, the ones started are stopped in
@@ -344,7 +332,6 @@ const maxTextBytes = 64 << 10
 
 func (s *sink) Rejected(r Reason) {
 	s.h.m.rejected.WithLabelValues(s.e.a.Name(), string(r)).Inc()
-	s.e.sender.noteRejected(r)
 }
 
 // Deliver implements Sink: validate, apply the group policy, commit to the

@@ -24,8 +24,6 @@ type sender struct {
 	e *entry
 
 	wakeCh chan struct{} // capacity 1
-	done   chan struct{}
-	once   sync.Once
 	// needLoad is set when rows were committed (or at start): the loop
 	// reads past its cursor only then, or when its poll timer fires.
 	needLoad atomic.Bool
@@ -78,7 +76,7 @@ type outRow struct {
 }
 
 func newSender(h *Hub, e *entry) *sender {
-	s := &sender{h: h, e: e, wakeCh: make(chan struct{}, 1), done: make(chan struct{}), chats: map[string]*chatQ{},
+	s := &sender{h: h, e: e, wakeCh: make(chan struct{}, 1), chats: map[string]*chatQ{},
 		marks: make(chan sentMark, 4096), flushDone: make(chan struct{})}
 	s.needLoad.Store(true)
 	if r := e.limits.PerChat; r.N > 0 && r.Per > 0 {
@@ -111,15 +109,12 @@ func (s *sender) backlog() int {
 	return s.loaded
 }
 
-func (s *sender) noteRejected(Reason) {}
-
 func (s *sender) start(ctx context.Context) {
 	s.started.Store(true)
 	go s.flush()
 	s.h.wg.Add(1)
 	go func() {
 		defer s.h.wg.Done()
-		defer s.once.Do(func() { close(s.done) })
 		s.loop(ctx)
 	}()
 }
@@ -139,7 +134,6 @@ func (s *sender) wait() {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.once.Do(func() { close(s.done) })
 	select {
 	case <-s.flushDone:
 	default:

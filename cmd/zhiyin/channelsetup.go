@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -250,16 +249,4 @@ func (e engineDialogue) Respond(ctx context.Context, t *channels.Turn, commit fu
 		return err // temporary: the hub retries
 	}
 	return err
-}
-
-// channelNames lists the enabled adapters, for messages.
-func channelNames(hub *channels.Hub) string {
-	var names []string
-	for _, a := range hub.Adapters() {
-		names = append(names, a.Name())
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }
