@@ -152,3 +152,59 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// Loop owns an adapter's background goroutine (a sync loop, a websocket
+// reader): it runs at most once and is stopped by cancelling it and
+// waiting. The zero value is ready. Safe for concurrent use.
+type Loop struct {
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Started reports whether Go was called.
+func (l *Loop) Started() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.started
+}
+
+// Go runs fn in a goroutine whose context ignores ctx's cancellation (only
+// Stop ends it) but keeps its values. It returns false when the loop was
+// started before.
+func (l *Loop) Go(ctx context.Context, fn func(ctx context.Context)) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started {
+		return false
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.started, l.cancel, l.done = true, cancel, make(chan struct{})
+	done := l.done
+	go func() {
+		defer close(done)
+		fn(runCtx)
+	}()
+	return true
+}
+
+// Stop cancels the loop and waits for it to return or for ctx to end. It
+// reports whether this call stopped a running loop; a second call is a
+// no-op.
+func (l *Loop) Stop(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	cancel, done := l.cancel, l.done
+	l.cancel = nil
+	l.mu.Unlock()
+	if cancel == nil {
+		return false, nil
+	}
+	cancel()
+	select {
+	case <-done:
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}

@@ -53,12 +53,11 @@ type Adapter struct {
 	backfillPage int // events per /messages request
 	joinAttempts int
 
-	mu      sync.Mutex
-	state   channels.State
-	name    string // our display name, once known
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu    sync.Mutex
+	state channels.State
+	name  string // our display name, once known
+	// loop runs the background loop once; Stop ends it.
+	loop channels.Loop
 }
 
 var (
@@ -152,12 +151,9 @@ func (a *Adapter) me() identity {
 // to another user; when the homeserver cannot be reached the loop keeps
 // trying in the background.
 func (a *Adapter) Start(ctx context.Context, sink channels.Sink) error {
-	a.mu.Lock()
-	if a.started {
-		a.mu.Unlock()
+	if a.loop.Started() {
 		return ErrStarted
 	}
-	a.mu.Unlock()
 
 	if err := a.whoami(ctx); err != nil {
 		a.setError(err)
@@ -167,37 +163,22 @@ func (a *Adapter) Start(ctx context.Context, sink channels.Sink) error {
 		a.log.Warn("matrix: homeserver not reachable at start; retrying in the background", logErr, err)
 	}
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.started {
+	if !a.loop.Go(ctx, func(ctx context.Context) { a.run(ctx, sink) }) {
 		return ErrStarted
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.started, a.cancel, a.done = true, cancel, make(chan struct{})
-	go func() {
-		defer close(a.done)
-		a.run(runCtx, sink)
-	}()
 	return nil
 }
 
 // Stop ends the sync loop and waits for it (or for ctx). Idempotent.
 func (a *Adapter) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	cancel, done := a.cancel, a.done
-	a.cancel = nil
-	a.mu.Unlock()
-	if cancel == nil {
-		return nil
+	stopped, err := a.loop.Stop(ctx)
+	if err != nil {
+		return fmt.Errorf("stop matrix: %w", err)
 	}
-	cancel()
-	select {
-	case <-done:
+	if stopped {
 		a.setConnected(false, "stopped")
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop matrix: %w", ctx.Err())
 	}
+	return nil
 }
 
 var errWrongUser = errors.New("matrix: access_token belongs to another user")

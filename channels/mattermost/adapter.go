@@ -45,12 +45,11 @@ type Adapter struct {
 	deliverBackoff  channels.Backoff
 	deliverAttempts int
 
-	mu      sync.Mutex
-	state   channels.State
-	bot     botIdentity
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu    sync.Mutex
+	state channels.State
+	bot   botIdentity
+	// loop runs the background loop once; Stop ends it.
+	loop channels.Loop
 }
 
 var (
@@ -132,12 +131,9 @@ func (a *Adapter) identity() botIdentity {
 // loop. It fails only when the server refuses the token; when the server
 // cannot be reached the loop keeps trying in the background.
 func (a *Adapter) Start(ctx context.Context, sink channels.Sink) error {
-	a.mu.Lock()
-	if a.started {
-		a.mu.Unlock()
+	if a.loop.Started() {
 		return ErrStarted
 	}
-	a.mu.Unlock()
 
 	if err := a.fetchMe(ctx); err != nil {
 		if errors.Is(err, ErrTokenRejected) {
@@ -148,37 +144,22 @@ func (a *Adapter) Start(ctx context.Context, sink channels.Sink) error {
 		a.log.Warn("mattermost: server not reachable at start; retrying in the background", logErr, err)
 	}
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.started {
+	if !a.loop.Go(ctx, func(ctx context.Context) { a.run(ctx, sink) }) {
 		return ErrStarted
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.started, a.cancel, a.done = true, cancel, make(chan struct{})
-	go func() {
-		defer close(a.done)
-		a.run(runCtx, sink)
-	}()
 	return nil
 }
 
 // Stop ends the websocket loop and waits for it (or for ctx). Idempotent.
 func (a *Adapter) Stop(ctx context.Context) error {
-	a.mu.Lock()
-	cancel, done := a.cancel, a.done
-	a.cancel = nil
-	a.mu.Unlock()
-	if cancel == nil {
-		return nil
+	stopped, err := a.loop.Stop(ctx)
+	if err != nil {
+		return fmt.Errorf("stop mattermost: %w", err)
 	}
-	cancel()
-	select {
-	case <-done:
+	if stopped {
 		a.setConnected(false, "stopped")
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop mattermost: %w", ctx.Err())
 	}
+	return nil
 }
 
 // fetchMe records the bot's user id and username.
