@@ -188,7 +188,7 @@ func (b *batcher) take(batch []*batchReq, rows int64) ([]*batchReq, int64) {
 	taken := 0
 	for r := b.head; r != nil && rows < int64(b.cfg.MaxBatch); {
 		next := r.next
-		if len(batch) == 0 || (rows+r.rows <= int64(b.cfg.MaxBatch) && b.compatible(batch[0], r)) {
+		if len(batch) == 0 || (rows+r.rows <= int64(b.cfg.MaxBatch) && b.compatible(batch[0], r) && b.sameBucket(batch, r)) {
 			b.unlink(r)
 			batch = append(batch, r)
 			rows += r.rows
@@ -209,6 +209,31 @@ func (b *batcher) take(batch []*batchReq, rows int64) ([]*batchReq, int64) {
 func (b *batcher) compatible(x, y *batchReq) bool {
 	for _, i := range b.shared {
 		if !tensorsEqual(x.inputs[i], y.inputs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameBucket reports whether r's lengths (every bound symbol but the
+// batch one) are within LengthRatio of the longest and shortest request
+// already in the batch, so that short requests are not padded to long ones.
+func (b *batcher) sameBucket(batch []*batchReq, r *batchReq) bool {
+	ratio := b.cfg.LengthRatio
+	if ratio <= 0 {
+		return true
+	}
+	for s, v := range r.vals {
+		if s == b.m.cc.batchSym || v < 0 {
+			continue
+		}
+		lo, hi := v, v
+		for _, q := range batch {
+			if w := q.vals[s]; w >= 0 {
+				lo, hi = min(lo, w), max(hi, w)
+			}
+		}
+		if float64(max(hi, 1)) > ratio*float64(max(lo, 1)) {
 			return false
 		}
 	}

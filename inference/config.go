@@ -103,6 +103,12 @@ type BatchConfig struct {
 	// QueueSize bounds the requests waiting for a batch; when it is full,
 	// Run fails at once with ErrOverloaded.
 	QueueSize int `yaml:"queue_size"`
+	// LengthRatio buckets requests by length: requests share a batch only
+	// when, for every dynamic dimension other than the batch one (the
+	// frames of an utterance), the longest is at most this many times the
+	// shortest, so that a 2 s utterance is not padded to 20 s. 0 batches
+	// any lengths together.
+	LengthRatio float64 `yaml:"length_ratio"`
 }
 
 // ShadowConfig configures shadow evaluation.
@@ -139,10 +145,11 @@ type ModelConfig struct {
 
 // ModelBatchConfig is a per-model override of BatchConfig.
 type ModelBatchConfig struct {
-	Mode      string         `yaml:"mode"`
-	MaxBatch  int            `yaml:"max_batch"`
-	MaxWait   *time.Duration `yaml:"max_wait"`
-	QueueSize int            `yaml:"queue_size"`
+	Mode        string         `yaml:"mode"`
+	MaxBatch    int            `yaml:"max_batch"`
+	MaxWait     *time.Duration `yaml:"max_wait"`
+	QueueSize   int            `yaml:"queue_size"`
+	LengthRatio float64        `yaml:"length_ratio"`
 }
 
 // VADModel is the name of the Silero VAD model folder, preloaded by the
@@ -161,7 +168,7 @@ func DefaultConfig() Config {
 			CopyInDefaultStream: true,
 		},
 		Preload:  []string{VADModel},
-		Batching: BatchConfig{Mode: "auto", MaxBatch: 32, MaxWait: 2 * time.Millisecond, QueueSize: 256},
+		Batching: BatchConfig{Mode: "auto", MaxBatch: 32, MaxWait: 2 * time.Millisecond, QueueSize: 256, LengthRatio: 1.5},
 		Shadow:   ShadowConfig{Fraction: 0.1, Window: time.Hour, MaxInflight: 2},
 	}
 }
@@ -274,6 +281,13 @@ func (c *BatchConfig) Validate(v *config.Validator) {
 	if c.QueueSize < 1 || c.QueueSize > maxQueue {
 		v.Errorf("queue_size", "must be 1 to %d, got %d", maxQueue, c.QueueSize)
 	}
+	validLengthRatio(v, c.LengthRatio, "0 (no bucketing)")
+}
+
+func validLengthRatio(v *config.Validator, r float64, zero string) {
+	if r != 0 && !(r >= 1 && r <= 1000) {
+		v.Errorf("length_ratio", "must be %s or 1 to 1000, got %g", zero, r)
+	}
 }
 
 func validBatchMode(v *config.Validator, m string, allowEmpty bool) {
@@ -332,6 +346,7 @@ func (c *ModelBatchConfig) Validate(v *config.Validator) {
 	if c.QueueSize < 0 || c.QueueSize > maxQueue {
 		v.Errorf("queue_size", "must be 0 (inherit) to %d, got %d", maxQueue, c.QueueSize)
 	}
+	validLengthRatio(v, c.LengthRatio, "0 (inherit)")
 }
 
 // modelSettings is a model's effective settings after inheritance.
@@ -373,6 +388,9 @@ func (c *Config) settingsFor(name string, numCPU int) modelSettings {
 	}
 	if mc.Batching.QueueSize > 0 {
 		s.batch.QueueSize = mc.Batching.QueueSize
+	}
+	if mc.Batching.LengthRatio > 0 {
+		s.batch.LengthRatio = mc.Batching.LengthRatio
 	}
 	return s
 }

@@ -569,3 +569,30 @@ func TestSileroVAD(t *testing.T) {
 		}
 	}
 }
+
+// Requests share a batch only when their lengths are within LengthRatio of
+// every request already in it; the batch symbol and unbound symbols do not
+// count.
+func TestSameBucket(t *testing.T) {
+	req := func(vals ...int64) *batchReq { return &batchReq{vals: vals} }
+	b := &batcher{m: &Model{cc: &compiled{batchSym: 0}}, cfg: BatchConfig{LengthRatio: 1.5}}
+	batch := []*batchReq{req(1, 100, -1), req(3, 120, -1)}
+	for _, c := range []struct {
+		r    *batchReq
+		want bool
+	}{
+		{req(8, 150, -1), true},   // 150 ≤ 1.5·100
+		{req(1, 151, -1), false},  // too long for the shortest
+		{req(1, 80, -1), true},    // 120 ≤ 1.5·80
+		{req(1, 79, -1), false},   // too short for the longest
+		{req(1, 100, 9000), true}, // an output-only symbol bound by nobody else
+	} {
+		if got := b.sameBucket(batch, c.r); got != c.want {
+			t.Errorf("vals %v: sameBucket = %v, want %v", c.r.vals, got, c.want)
+		}
+	}
+	b.cfg.LengthRatio = 0
+	if !b.sameBucket(batch, req(1, 10000, -1)) {
+		t.Error("LengthRatio 0 must batch any lengths")
+	}
+}
