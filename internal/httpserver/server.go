@@ -1,9 +1,11 @@
 package httpserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -84,6 +86,7 @@ type Server struct {
 
 	ipLimiter  *ratelimit.Limiter
 	keyLimiter *ratelimit.Limiter
+	large      []largeBody // routes that read big bodies as streams
 
 	reqDuration  *prometheus.HistogramVec
 	inFlight     prometheus.Gauge
@@ -129,8 +132,13 @@ func New(cfg Config, dyn Dynamic, deps Deps) (*Server, error) {
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
-		BodyLimit:             int(cfg.BodyLimit),
-		Concurrency:           cfg.MaxConnections,
+		// Bodies up to BodyLimit are read before the handler runs; longer
+		// ones are streamed, and limitBody refuses them except on the
+		// routes that read uploads as streams (speech files).
+		BodyLimit:                    int(cfg.BodyLimit),
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		Concurrency:                  cfg.MaxConnections,
 		ErrorHandler:          s.connErrorHandler,
 		EnableIPValidation:    true,
 	}
@@ -140,7 +148,7 @@ func New(cfg Config, dyn Dynamic, deps Deps) (*Server, error) {
 		fcfg.TrustedProxies = cfg.TrustedProxies
 	}
 	s.app = fiber.New(fcfg)
-	s.app.Use(s.observe, s.limitIP)
+	s.app.Use(s.observe, s.limitBody, s.limitIP)
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", s.authenticate(Authenticated),
@@ -155,6 +163,95 @@ func (s *Server) Group(prefix string, p Policy) fiber.Router {
 		return s.app.Group(prefix)
 	}
 	return s.app.Group(prefix, s.authenticate(p))
+}
+
+// largeBody is a route prefix whose handlers read the request body as a
+// stream, up to limit bytes.
+type largeBody struct {
+	prefix string
+	limit  int64
+}
+
+// AllowLargeBodies lets requests under prefix carry bodies of up to limit
+// bytes, which their handlers read as a stream (c.Request().BodyStream(),
+// through BodyReader) instead of from memory. Call it before Serve.
+func (s *Server) AllowLargeBodies(prefix string, limit int64) {
+	s.large = append(s.large, largeBody{prefix: prefix, limit: limit})
+}
+
+// BodyReader returns a request's body as a reader that fails with a 413
+// Error past limit bytes. Use it on routes given to AllowLargeBodies; the
+// body is not in memory.
+func BodyReader(c *fiber.Ctx, limit int64) io.Reader {
+	req := c.Request()
+	var r io.Reader
+	if req.IsBodyStream() {
+		r = req.BodyStream()
+	} else {
+		r = bytes.NewReader(req.Body())
+	}
+	return &limitedBody{r: r, left: limit, limit: limit}
+}
+
+type limitedBody struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One byte more than allowed tells a long body from an exact one.
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, Errorf(fiber.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body too large: the limit here is %d bytes", l.limit)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// limitBody enforces server.body_limit on bodies fasthttp streamed
+// because they were long or chunked, except under AllowLargeBodies
+// prefixes, whose handlers read them as streams.
+func (s *Server) limitBody(c *fiber.Ctx) error {
+	req := c.Request()
+	if !req.IsBodyStream() {
+		return c.Next()
+	}
+	path := c.Path()
+	for _, l := range s.large {
+		if strings.HasPrefix(path, l.prefix) {
+			if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > l.limit {
+				c.Context().SetConnectionClose()
+				return Errorf(fiber.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body of %d bytes is too large: the limit here is %d bytes", cl, l.limit)
+			}
+			// The handler may answer before reading all of a long body
+			// (a bad header, say): the connection cannot be reused then.
+			if cl := req.Header.ContentLength(); cl < 0 || int64(cl) > int64(s.cfg.BodyLimit) {
+				c.Context().SetConnectionClose()
+			}
+			return c.Next()
+		}
+	}
+	limit := int64(s.cfg.BodyLimit)
+	cl := req.Header.ContentLength()
+	if cl >= 0 && int64(cl) <= limit {
+		return c.Next() // already read into memory
+	}
+	if cl < 0 { // chunked: read it here, up to the limit
+		data, err := io.ReadAll(io.LimitReader(req.BodyStream(), limit+1))
+		if err == nil && int64(len(data)) <= limit {
+			req.SetBody(data)
+			return c.Next()
+		}
+	}
+	c.Context().SetConnectionClose()
+	return &Error{Status: fiber.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge, Message: "request body too large (see server.body_limit)"}
 }
 
 // App returns the fiber app, for tests (app.Test) and rare needs.

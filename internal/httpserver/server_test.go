@@ -465,3 +465,77 @@ func FuzzValidRequestID(f *testing.F) {
 		}
 	})
 }
+
+// Long and chunked bodies are streamed by fasthttp: elsewhere they are
+// held to server.body_limit (chunked ones read here, up to it); under an
+// AllowLargeBodies prefix the handler reads them as a stream, up to the
+// route's own limit.
+func TestLargeBodies(t *testing.T) {
+	const routeLimit = 256 << 10
+	f := newFixture(t, func(c *Config, _ *Dynamic) { c.BodyLimit = 4096 }, func(s *Server) {
+		s.AllowLargeBodies("/v1/upload", routeLimit)
+		up := s.Group("/v1/upload", Authenticated)
+		up.Post("", func(c *fiber.Ctx) error {
+			n, err := io.Copy(io.Discard, BodyReader(c, routeLimit))
+			if err != nil {
+				return err
+			}
+			return c.JSON(map[string]int64{"bytes": n})
+		})
+		s.Group("/v1/echo", Authenticated).Post("", func(c *fiber.Ctx) error {
+			return c.JSON(map[string]int{"bytes": len(c.Body())})
+		})
+	})
+	post := func(path string, body io.Reader, size int64) answer {
+		t.Helper()
+		req, err := http.NewRequest("POST", f.url+path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = size // -1: chunked
+		req.Header.Set("Authorization", "Bearer "+f.clientKey)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return answer{status: res.StatusCode, header: res.Header, body: b}
+	}
+	chunked := func(n int) io.Reader { return io.MultiReader(strings.NewReader(strings.Repeat("a", n))) }
+	for _, c := range []struct {
+		name   string
+		path   string
+		body   io.Reader
+		size   int64
+		status int
+		bytes  int
+	}{
+		{"small", "/v1/echo", strings.NewReader("hello"), 5, 200, 5},
+		{"small chunked", "/v1/echo", chunked(3000), -1, 200, 3000},
+		{"long", "/v1/echo", strings.NewReader(strings.Repeat("a", 5000)), 5000, 413, 0},
+		{"long chunked", "/v1/echo", chunked(5000), -1, 413, 0},
+		{"upload", "/v1/upload", strings.NewReader(strings.Repeat("a", 200<<10)), 200 << 10, 200, 200 << 10},
+		{"upload chunked", "/v1/upload", chunked(200 << 10), -1, 200, 200 << 10},
+		{"upload exactly the limit", "/v1/upload", chunked(routeLimit), -1, 200, routeLimit},
+		{"upload too long", "/v1/upload", strings.NewReader(strings.Repeat("a", routeLimit+1)), routeLimit + 1, 413, 0},
+		{"upload chunked too long", "/v1/upload", chunked(routeLimit + 10), -1, 413, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := post(c.path, c.body, c.size)
+			if a.status != c.status {
+				t.Fatalf("status %d, want %d: %s", a.status, c.status, a.body)
+			}
+			if c.status == 413 {
+				if a.errBody(t).Code != CodePayloadTooLarge {
+					t.Errorf("code %s", a.errBody(t).Code)
+				}
+				return
+			}
+			var got map[string]int
+			if err := json.Unmarshal(a.body, &got); err != nil || got["bytes"] != c.bytes {
+				t.Errorf("handler saw %s, want %d bytes", a.body, c.bytes)
+			}
+		})
+	}
+}
