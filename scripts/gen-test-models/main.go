@@ -1,12 +1,14 @@
 // Command gen-test-models writes the project's generated ONNX test models
 // (inference/testmodels) into a folder, one sub-folder per model holding
-// model.onnx and its model.yaml manifest:
+// model.onnx and its model.yaml manifest, and the ASR contract models
+// (asr/asrtest: release folders shaped like the real SenseVoice and
+// Paraformer ones, without model.yaml) into its asr/ sub-folder:
 //
 //	go run ./scripts/gen-test-models            # writes models/testdata
 //	go run ./scripts/gen-test-models -out DIR
 //
-// The output is reproducible byte for byte; inference's tests fail when the
-// committed files differ from what this writes.
+// The output is reproducible byte for byte; inference's and asrtest's tests
+// fail when the committed files differ from what this writes.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/zhiyin/zhiyin/asr/asrtest"
 	"github.com/zhiyin/zhiyin/inference/testmodels"
 )
 
@@ -43,6 +46,15 @@ func write(out string) error {
 				return err
 			}
 			fmt.Printf("%s (%d bytes)\n", p, len(file.Data))
+		}
+	}
+	for _, f := range asrtest.All() {
+		dir, err := asrtest.Write(filepath.Join(out, "asr"), f)
+		if err != nil {
+			return err
+		}
+		for _, file := range f.Files {
+			fmt.Printf("%s (%d bytes)\n", filepath.Join(dir, file.Name), len(file.Data))
 		}
 	}
 	return nil
