@@ -190,7 +190,7 @@ type Result struct {
 	Duration float64   `json:"duration"` // seconds of audio
 	RTF      float64   `json:"rtf"`      // processing time / audio duration
 	Model    string    `json:"model,omitempty"`
-	Elapsed  time.Duration
+	Elapsed  time.Duration `json:"-"`
 }
 
 // JoinText joins segment texts: CJK directly, a space between words of

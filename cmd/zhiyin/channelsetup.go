@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/zhiyin/zhiyin/asr"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -142,6 +144,7 @@ func (d *daemon) startChannels(ctx context.Context, srv *httpserver.Server) (*ch
 	}
 	hub, err := channels.New(cfg.Channels.Config, channels.Deps{
 		DB: d.db, Dialogue: engineDialogue{d: d}, Sealer: d.keyring, Log: d.log.With("component", "channels"), Metrics: d.reg,
+		Transcriber: asrTranscriber{src: d.asr.Load},
 	})
 	if err != nil {
 		return nil, err
@@ -249,4 +252,23 @@ func (e engineDialogue) Respond(ctx context.Context, t *channels.Turn, commit fu
 		return err // temporary: the hub retries
 	}
 	return err
+}
+
+// asrTranscriber gives the channels' voice notes to the speech engine.
+type asrTranscriber struct{ src asrSource }
+
+// Transcribe implements channels.Transcriber.
+func (t asrTranscriber) Transcribe(ctx context.Context, r io.Reader, m channels.Media) (string, error) {
+	e := t.src()
+	if e == nil {
+		return "", fmt.Errorf("%w: the speech engine is starting", channels.ErrNoASR)
+	}
+	res, err := e.TranscribeReader(ctx, r, m.MIME, 0, asr.Options{})
+	if errors.Is(err, asr.ErrNoModel) {
+		return "", fmt.Errorf("%w: %v", channels.ErrNoASR, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return res.Text, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/zhiyin/zhiyin/asr"
 	"os"
 	"path/filepath"
 
@@ -35,6 +36,7 @@ type Config struct {
 	Limits    httpserver.LimitsConfig `yaml:"limits"`
 	Storage   store.Config            `yaml:"storage"`
 	Inference inference.Config        `yaml:"inference"`
+	ASR       asr.Config              `yaml:"asr"`
 	NLU       nlu.Config              `yaml:"nlu"`
 	Dialogue  dialogue.Config         `yaml:"dialogue"`
 	Channels  ChannelsConfig          `yaml:"channels"`
@@ -54,6 +56,7 @@ func defaultConfig() Config {
 		Limits:    httpserver.DefaultLimits(),
 		Storage:   store.DefaultConfig(),
 		Inference: inference.DefaultConfig(),
+		ASR:       asr.DefaultConfig(),
 		NLU:       nlu.DefaultConfig(),
 		Dialogue:  dialogue.DefaultConfig(),
 		Channels:  defaultChannelsConfig(),

@@ -105,7 +105,7 @@ func TestBadConfigs(t *testing.T) {
 		want       []string
 	}{
 		{"unknown section", "sever:\n  listen: 127.0.0.1:1\n",
-			[]string{"C:1: sever: unknown key; known keys here: auth, channels, data_dir, dialogue, inference, limits, log, nlu, server, storage"}},
+			[]string{"C:1: sever: unknown key; known keys here: asr, auth, channels, data_dir, dialogue, inference, limits, log, nlu, server, storage"}},
 		{"typo in a key", "server:\n  lisen: 127.0.0.1:1\n",
 			[]string{"C:2: server.lisen: unknown key; known keys here: body_limit, idle_timeout, listen, max_connections, proxy_header, read_timeout, shutdown_timeout, trusted_proxies, write_timeout"}},
 		{"bad listen", "server:\n  listen: x\n",
@@ -120,6 +120,10 @@ func TestBadConfigs(t *testing.T) {
 			[]string{`C:2: server.body_limit: invalid size "huge": use bytes or a unit such as 512KiB, 1MiB, 2GiB`}},
 		{"bad level", "log:\n  level: loud\n",
 			[]string{`C:2: log.level: unknown level "loud": use debug, info, warn or error`}},
+		{"asr", "asr:\n  language: fr\n  model: Sense\n  vad:\n    threshold: 2\n",
+			[]string{`C:2: asr.language: must be one of auto, zh, en, yue, ja, ko, got "fr"`,
+				`C:3: asr.model: must be auto or an installed model's name (lowercase letters, digits, - and _), got "Sense"`,
+				"C:5: asr.vad.threshold: must be between 0 and 1 (exclusive), got 2"}},
 		{"bad sync", "storage:\n  synchronous: sometimes\n",
 			[]string{`C:2: storage.synchronous: must be full or normal, got "sometimes"`}},
 		{"dialogue lanes and actions", "dialogue:\n  lanes:\n    normal:\n      workers: 0\n  actions:\n    - name: crm\n      url: ftp://x\n    - name: crm\n      url: http://y\n",

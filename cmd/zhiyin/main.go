@@ -68,6 +68,8 @@ func commands() []command {
 		{"outbox", "list [--state S] [--channel NAME] [--json] | retry ID... | drop ID...", "channel replies waiting or dead-lettered: list them, send again, give up (works while serving)", runOutbox},
 		{"keys", "rotate [--retire]", "add a new session encryption key and re-encrypt stored conversations with it", runKeys},
 		{"audit", "[--since DUR] [--limit N]", "show the audit log of admin actions", runAudit},
+		{"transcribe", "FILE... [--json] [--language L] [--itn true|false] [--model NAME] [--rate HZ] [--progress auto|always|never]", "transcribe audio files (WAV; - is standard input) with the installed speech model, in this process", runTranscribe},
+		{"asr", "features --stage fbank|lfr|cmvn [--cmvn am.mvn] IN.wav OUT.bin | vad IN.wav [--json]", "speech front-end tools: write Kaldi fbank/LFR/CMVN features (float32 LE, [frames, dim]); print VAD segments", runASR},
 		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags] | quantize IN.onnx OUT.onnx [--eval FILE]", "manage models: install, verify, shadow-test, promote, roll back; int8-quantize an ONNX file", runModels},
 	}
 }

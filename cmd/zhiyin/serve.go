@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/zhiyin/zhiyin/asr"
 	"log/slog"
 	"net"
 	"os"
@@ -118,6 +119,8 @@ type daemon struct {
 	rt     *inference.Runtime
 	models *inference.Registry
 	nlu    atomic.Pointer[nlu.Parser]
+	asr    atomic.Pointer[asr.Engine]
+	asrWS  *asrStreams
 	reg    prometheus.Registerer
 
 	// The dialogue engine and what it owns; set once the models are loaded.
@@ -214,6 +217,8 @@ func (d *daemon) run(ctx context.Context) error {
 	d.rt = inference.NewRuntime(cfg.Inference, d.log)
 	d.models = inference.NewRegistry(d.rt, cfg.Inference, inference.SearchDirs(cfg.Inference, cfg.DataDir), d.log, reg, d.readiness)
 	mountModelAdmin(srv.Group(inference.AdminModelsPath, httpserver.AdminOnly), d.models)
+	d.asrWS = newASRStreams(d.log)
+	mountASR(srv, d.asr.Load, d.asrWS)
 	mountNLU(srv.Group("/v1/nlu", httpserver.Authenticated), srv.Group("/model", httpserver.Authenticated), d.nlu.Load)
 	mountChat(srv.Group("/v1/chat", httpserver.Authenticated), srv.Group("/v1/sessions", httpserver.Authenticated),
 		srv.Group("/webhooks/rest", httpserver.Authenticated), d.engine.Load)
@@ -231,6 +236,9 @@ func (d *daemon) run(ctx context.Context) error {
 		if err := d.nlu.Swap(nil).Close(); err != nil {
 			d.log.Error("release NLU models", attrErr, err)
 		}
+	})
+	stops = append(stops, func(ctx context.Context) {
+		d.asrWS.Close(ctx) // before the models are released
 	})
 	stops = append(stops, func(context.Context) {
 		if d.lanePool != nil { // after the HTTP drain: no new turns
@@ -352,10 +360,39 @@ func (d *daemon) startModels(ctx context.Context) error {
 	if err := d.models.Start(ctx); err != nil {
 		return fmt.Errorf("load models: %w", err)
 	}
+	if err := d.startASR(ctx); err != nil {
+		return err
+	}
 	if err := d.startNLU(ctx); err != nil {
 		return err
 	}
 	return d.startDialogue(ctx)
+}
+
+// startASR creates the speech engine and loads and warms its model when
+// one is installed; without one, speech requests answer 503
+// asr_model_missing until a model is installed (no restart needed).
+func (d *daemon) startASR(ctx context.Context) error {
+	e := asr.New(d.cfg.ASR, d.models, d.log.With("component", "asr"))
+	d.readiness.Set("asr", false, "loading")
+	name, version, err := e.Warm(ctx)
+	switch {
+	case errors.Is(err, asr.ErrNoModel):
+		d.readiness.Set("asr", true, "no speech model installed: "+err.Error())
+		d.log.Info("no speech recognition model installed; /v1/asr answers 503 until one is", "install", "zhiyin models install DIR")
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// A broken model must not keep text chat down: report it.
+		d.readiness.Set("asr", true, "speech model failed to load: "+err.Error())
+		d.log.Error("speech recognition model failed to load", attrErr, err)
+	default:
+		d.readiness.Set("asr", true, fmt.Sprintf("%s %s", name, version))
+		d.log.Info("speech recognition model loaded", "model", name, "version", version)
+	}
+	d.asr.Store(e)
+	return nil
 }
 
 // startNLU loads the NLU model folder. A folder named in the configuration
@@ -590,6 +627,8 @@ func mapError(err error) *httpserver.Error {
 	switch {
 	case errors.Is(err, store.ErrBusy):
 		return &httpserver.Error{Status: 503, Code: httpserver.CodeUnavailable, Message: "the database is busy; retry shortly", RetryAfter: time.Second}
+	case asrError(err) != nil:
+		return asrError(err)
 	case errors.Is(err, store.ErrFull):
 		return &httpserver.Error{Status: 503, Code: httpserver.CodeUnavailable, Message: "the database disk is full; the operator must free space", RetryAfter: 30 * time.Second}
 	}
