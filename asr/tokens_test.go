@@ -157,3 +157,26 @@ func TestDecodeParaformer(t *testing.T) {
 		t.Errorf("mismatched peaks gave timestamps %+v", h.tokens)
 	}
 }
+
+func TestArgmax(t *testing.T) {
+	naive := func(r []float32) int {
+		bi := 0
+		for i, v := range r {
+			if v > r[bi] {
+				bi = i
+			}
+		}
+		return bi
+	}
+	for n := 1; n < 40; n++ {
+		for seed := 0; seed < 50; seed++ {
+			r := make([]float32, n)
+			for i := range r {
+				r[i] = float32((i*7919+seed*104729)%13) - 6 // many ties
+			}
+			if got, want := argmax(r), naive(r); got != want {
+				t.Fatalf("n %d seed %d: argmax %d, want %d (%v)", n, seed, got, want, r)
+			}
+		}
+	}
+}
