@@ -238,3 +238,23 @@ func atoi(s string) (int, bool) {
 	v, err := strconv.Atoi(s)
 	return v, err == nil
 }
+
+// ModelSummary is what Check found in a model folder.
+type ModelSummary struct {
+	Name, Version string
+	Kind          Kind
+	Tokens        int
+	Features      int // per frame, after LFR
+}
+
+// Check reads a recognition model folder's companion files (tokens, CMVN,
+// front-end metadata) as the engine will, without loading the graph into
+// ONNX Runtime; `zhiyin doctor` reports its error.
+func Check(man *inference.Manifest) (ModelSummary, error) {
+	info, err := describe(man)
+	if err != nil {
+		return ModelSummary{}, err
+	}
+	return ModelSummary{Name: info.name, Version: info.version, Kind: info.kind, Tokens: len(info.tokens),
+		Features: info.front.Fbank.NumMel * info.front.LFRM}, nil
+}

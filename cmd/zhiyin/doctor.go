@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zhiyin/zhiyin/asr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,7 @@ func runDoctor(ctx context.Context, cio cmdIO, args []string) error {
 	}
 	checks = append(checks, checkDataDir(lc.DataDir), checkDatabase(ctx, lc.Storage.Path),
 		checkListen(ctx, lc.Server.Listen), checkDisk(lc.DataDir))
+	checks = append(checks, checkASR(lc.ASR, inference.SearchDirs(lc.Inference, lc.DataDir)))
 	checks = append(checks, checkChannels(ctx, &lc.Config)...)
 
 	if *asJSON {
@@ -319,4 +321,36 @@ func readyChannels(ctx context.Context, addr string) map[string]string {
 		}
 	}
 	return out
+}
+
+// checkASR reports the speech recognition model: installed, and its
+// tokens, CMVN and front-end settings readable. Without one the daemon
+// serves text only, so the check is optional unless asr.model names one.
+func checkASR(cfg asr.Config, dirs []string) doctor.Check {
+	c := doctor.Check{Name: "speech model", Optional: cfg.Model == asr.ModelAuto}
+	names := []string{cfg.Model}
+	if cfg.Model == asr.ModelAuto {
+		names = asr.AutoModels
+	}
+	for _, n := range names {
+		dir, err := inference.FindModel(dirs, n, inference.SlotServing)
+		if err != nil {
+			continue
+		}
+		man, err := inference.CheckModel(dir)
+		if err == nil {
+			var sum asr.ModelSummary
+			if sum, err = asr.Check(man); err == nil {
+				c.OK = true
+				c.Detail = fmt.Sprintf("%s %s (%s, %d tokens, %d features per frame) in %s", sum.Name, sum.Version, sum.Kind, sum.Tokens, sum.Features, dir)
+				return c
+			}
+		}
+		c.Detail = firstLine(err.Error())
+		c.Fix = "reinstall the model folder: zhiyin models install DIR --replace"
+		return c
+	}
+	c.Detail = "none installed (" + strings.Join(names, ", ") + "); speech requests answer 503"
+	c.Fix = "copy a SenseVoice-small or Paraformer folder (sherpa-onnx or FunASR export) here and run zhiyin models install DIR"
+	return c
 }
