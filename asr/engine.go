@@ -185,11 +185,11 @@ type Segment struct {
 
 // Result is a transcription.
 type Result struct {
-	Text     string    `json:"text"`
-	Segments []Segment `json:"segments"`
-	Duration float64   `json:"duration"` // seconds of audio
-	RTF      float64   `json:"rtf"`      // processing time / audio duration
-	Model    string    `json:"model,omitempty"`
+	Text     string        `json:"text"`
+	Segments []Segment     `json:"segments"`
+	Duration float64       `json:"duration"` // seconds of audio
+	RTF      float64       `json:"rtf"`      // processing time / audio duration
+	Model    string        `json:"model,omitempty"`
 	Elapsed  time.Duration `json:"-"`
 }
 
