@@ -139,8 +139,8 @@ func New(cfg Config, dyn Dynamic, deps Deps) (*Server, error) {
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		Concurrency:                  cfg.MaxConnections,
-		ErrorHandler:          s.connErrorHandler,
-		EnableIPValidation:    true,
+		ErrorHandler:                 s.connErrorHandler,
+		EnableIPValidation:           true,
 	}
 	if cfg.ProxyHeader != "" {
 		fcfg.ProxyHeader = cfg.ProxyHeader
