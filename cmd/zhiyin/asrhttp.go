@@ -32,6 +32,33 @@ const CodeASRModelMissing = "asr_model_missing"
 // asrPaths are the speech routes that take uploads as streams.
 var asrPaths = []string{"/v1/asr", "/v1/audio/transcriptions"}
 
+// maxUploadCeiling is the largest asr.max_upload the configuration accepts.
+const maxUploadCeiling = 16 << 30
+
+// drainLimit is how much of an unread request body is read and dropped
+// after an answer so that the connection can serve the next request;
+// with more left the connection is closed instead.
+const drainLimit = 1 << 20
+
+// finishBody runs the rest of the chain, then reads what it left of the
+// request body. fasthttp hands streamed bodies to the handler after their
+// first 8 KiB whatever server.body_limit says, and does not skip the rest:
+// an answer given early (415 from the header, 503 with no model, 401)
+// would leave audio bytes on a kept-alive connection, read as the next
+// request.
+func finishBody(c *fiber.Ctx) error {
+	err := c.Next()
+	req := c.Request()
+	if !req.IsBodyStream() || c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead {
+		return err
+	}
+	n, derr := io.CopyN(io.Discard, req.BodyStream(), drainLimit+1)
+	if derr != io.EOF || n > drainLimit {
+		c.Context().SetConnectionClose()
+	}
+	return err
+}
+
 // errASRNotReady answers speech requests while the daemon starts.
 var errASRNotReady = httpserver.Errorf(503, httpserver.CodeUnavailable, "the speech engine is still starting; retry when /readyz says ready")
 
@@ -57,14 +84,14 @@ func asrError(err error) *httpserver.Error {
 // mountASR adds POST /v1/asr, POST /v1/audio/transcriptions (OpenAI's
 // API) and the FunASR websocket GET /v1/asr/stream.
 func mountASR(srv *httpserver.Server, src asrSource, streams *asrStreams) {
-	limit := func() int64 {
-		if e := src(); e != nil {
-			return int64(e.Config().MaxUpload)
-		}
-		return int64(asr.DefaultConfig().MaxUpload)
-	}
+	// The engine (and its asr.max_upload) exists only once the daemon has
+	// started: the routes take bodies up to the largest max_upload allowed
+	// and readUpload holds each to the configured one.
 	for _, p := range asrPaths {
-		srv.AllowLargeBodies(p, limit())
+		srv.AllowLargeBodies(p, maxUploadCeiling)
+		// Registered before the authenticated groups, so it also runs
+		// after a refusal (401, 429) that left the body unread.
+		srv.Group(p, httpserver.Public).Use(finishBody)
 	}
 	// FunASR's clients cannot set headers on a websocket: they may pass
 	// the key as ?token=.
@@ -194,7 +221,10 @@ const maxFormField = 64 << 10
 // the media type's rate parameter or ?rate=).
 func readUpload(c *fiber.Ctx, e *asr.Engine, fileFields []string) (*upload, error) {
 	limit := int64(e.Config().MaxUpload)
-	body := httpserver.BodyReader(c, limit)
+	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > limit {
+		return nil, uploadTooLarge(limit)
+	}
+	body := &uploadBody{r: httpserver.BodyReader(c, limit), limit: limit}
 	ct := c.Get(fiber.HeaderContentType)
 	mt, params, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil {
@@ -262,6 +292,28 @@ func readUpload(c *fiber.Ctx, e *asr.Engine, fileFields []string) (*upload, erro
 		}
 	}
 	return up, nil
+}
+
+// uploadTooLarge is the answer to an upload over asr.max_upload.
+func uploadTooLarge(limit int64) *httpserver.Error {
+	return httpserver.Errorf(413, httpserver.CodePayloadTooLarge,
+		"the upload is larger than asr.max_upload (%d bytes): send a shorter recording or ask the operator to raise the limit", limit)
+}
+
+// uploadBody is a request body held to asr.max_upload; past it, reads fail
+// with an answer naming the setting.
+type uploadBody struct {
+	r     io.Reader // httpserver.BodyReader
+	limit int64
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	var he *httpserver.Error
+	if errors.As(err, &he) && he.Status == 413 {
+		err = uploadTooLarge(b.limit)
+	}
+	return n, err
 }
 
 // spool copies a file part to a temporary file.

@@ -4,15 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-
 	"fmt"
-
 	"log/slog"
 	"math"
 	"net"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
 	fiberws "github.com/gofiber/contrib/websocket"
@@ -154,7 +153,7 @@ type wsSession struct {
 	mode    string
 	wavName string
 	pcm     []float32
-	sent    map[int]string // text already sent per segment (online deltas)
+	sent    map[int]*onlineText // per segment (online deltas)
 	finals  []asr.Segment
 }
 
@@ -249,7 +248,7 @@ func (c *wsSession) start(m *funasrConfig) bool {
 	} else if m.ITN != nil {
 		o.ITN = m.ITN
 	}
-	c.sent, c.finals = map[int]string{}, nil
+	c.sent, c.finals = map[int]*onlineText{}, nil
 	o.OnEvent = c.event
 	s, err := e.NewStream(context.Background(), o)
 	if err != nil {
@@ -327,8 +326,12 @@ func (c *wsSession) event(ev asr.Event) {
 		if c.mode == "2pass" {
 			online = "2pass-online"
 		}
-		if d := c.delta(ev.Index, ev.Segment.Text); d != "" {
-			c.send(map[string]any{"mode": online, "wav_name": c.wavName, "text": d, "is_final": false})
+		// 2pass corrects each segment with its offline message: the
+		// online messages carry partials only.
+		if ev.Kind == asr.Partial || c.mode == "online" {
+			if d := c.delta(ev); d != "" {
+				c.send(map[string]any{"mode": online, "wav_name": c.wavName, "text": d, "is_final": false})
+			}
 		}
 		if ev.Kind == asr.Final && c.mode == "2pass" {
 			msg := map[string]any{"mode": "2pass-offline", "wav_name": c.wavName, "text": ev.Segment.Text, "is_final": false,
@@ -339,16 +342,57 @@ func (c *wsSession) event(ev asr.Event) {
 	}
 }
 
-// delta returns the new text of segment idx beyond what was sent (online
-// results are incremental: the client appends them). A revision of text
-// already sent cannot be taken back; 2pass's offline message corrects it.
-func (c *wsSession) delta(idx int, text string) string {
-	prev := c.sent[idx]
-	if !strings.HasPrefix(text, prev) {
+// onlineText is what a segment's online messages said.
+type onlineText struct {
+	sent    string // the text sent, in increments
+	partial string // the last partial result
+}
+
+// delta returns the new text of a segment beyond what was sent. Online
+// results are incremental (FunASR clients append them) and cannot be taken
+// back, but a partial is a fresh recognition of the segment so far whose
+// last words may change with the audio that follows. So a partial sends
+// only what it agrees on with the previous partial (the local agreement of
+// streaming decoders); the final result sends the rest. A final that
+// revises text already sent (rare) continues after the sent text's length,
+// so the client ends with the final's length and the sent words standing.
+func (c *wsSession) delta(ev asr.Event) string {
+	st := c.sent[ev.Index]
+	if st == nil {
+		st = &onlineText{}
+		c.sent[ev.Index] = st
+	}
+	text := ev.Segment.Text
+	if ev.Kind == asr.Partial {
+		text, st.partial = commonPrefix(st.partial, text), text
+	}
+	if strings.HasPrefix(text, st.sent) {
+		d := text[len(st.sent):]
+		st.sent = text
+		return d
+	}
+	if ev.Kind != asr.Final {
 		return ""
 	}
-	c.sent[idx] = text
-	return text[len(prev):]
+	sent, final := []rune(st.sent), []rune(text)
+	st.sent = text
+	if len(final) <= len(sent) {
+		return ""
+	}
+	return string(final[len(sent):])
+}
+
+// commonPrefix returns the longest common prefix of a and b, whole runes.
+func commonPrefix(a, b string) string {
+	n := 0
+	for n < len(a) && n < len(b) {
+		_, size := utf8.DecodeRuneInString(a[n:])
+		if n+size > len(b) || a[n:n+size] != b[n:n+size] {
+			break
+		}
+		n += size
+	}
+	return a[:n]
 }
 
 // addTimestamps adds FunASR's timestamp field: "[[start_ms,end_ms],…]".
