@@ -240,10 +240,10 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 	}
 	limit := int64(s.cfg.BodyLimit)
 	cl := req.Header.ContentLength()
-	if cl >= 0 && int64(cl) <= limit {
-		return c.Next() // already read into memory
-	}
-	if cl < 0 { // chunked: read it here, up to the limit
+	if cl < 0 || int64(cl) <= limit {
+		// fasthttp read only the first part of it: read the rest here, up
+		// to the limit, so that an early answer (401, 429) never leaves
+		// body bytes on a kept-alive connection.
 		data, err := io.ReadAll(io.LimitReader(req.BodyStream(), limit+1))
 		if err == nil && int64(len(data)) <= limit {
 			req.SetBody(data)

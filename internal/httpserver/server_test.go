@@ -558,3 +558,29 @@ func TestLargeBodies(t *testing.T) {
 		})
 	}
 }
+
+// An early answer (401 before the handler reads the body) leaves nothing
+// of a longer-than-prefetch body on a kept-alive connection.
+func TestEarlyAnswerKeepsConnection(t *testing.T) {
+	f := newFixture(t, func(_ *Config, d *Dynamic) { d.AllowLoopback = false }, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"name":"` + strings.Repeat("x", 50_000) + `"}`
+	fmt.Fprintf(conn, "POST /v1/admin/apikeys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(conn)
+	for _, want := range []int{401, 200} {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("want %d: %v", want, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("status %d, want %d", res.StatusCode, want)
+		}
+	}
+}
