@@ -36,7 +36,14 @@ type Engine struct {
 	mu      sync.Mutex
 	infos   map[string]*modelInfo // by folder and version
 	vadWarn bool
+	current string // the model version last used, for OnModel
+	onModel func(name, version string)
 }
+
+// OnModel sets a function called (from a request's goroutine) whenever
+// the engine starts using a model version other than the last one: the
+// daemon reports it in /readyz. Set it before use.
+func (e *Engine) OnModel(f func(name, version string)) { e.onModel = f }
 
 // New returns an engine; it does no I/O (models load on first use or
 // Warm).
@@ -88,7 +95,12 @@ func (e *Engine) model(ctx context.Context) (recognizer, error) {
 		key := man.Dir + "\x00" + man.Version
 		e.mu.Lock()
 		info := e.infos[key]
+		changed := e.current != key
+		e.current = key
 		e.mu.Unlock()
+		if changed && e.onModel != nil {
+			e.onModel(man.Name, man.Version)
+		}
 		if info == nil {
 			if info, err = describe(man); err != nil {
 				return recognizer{}, err

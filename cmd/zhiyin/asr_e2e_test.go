@@ -234,6 +234,9 @@ func TestASREndToEnd(t *testing.T) {
 	if s := ref.Segments[0]; s.Lang != "zh" || s.Text != espeak02Text || s.End <= s.Start || len(s.Tokens) != 0 {
 		t.Errorf("segment %+v (tokens only with timestamps=true)", s)
 	}
+	if ready := waitReady(t, d.url); !strings.Contains(ready, `"detail":"sense-voice-small 2024-07-17"`) {
+		t.Errorf("/readyz does not show the model now in use: %s", ready)
+	}
 
 	t.Run("uploads", func(t *testing.T) { testASRUploads(t, d.url, speech, wav) })
 	t.Run("openai", func(t *testing.T) { testOpenAIRoute(t, d.url, wav) })

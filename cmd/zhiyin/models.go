@@ -124,6 +124,9 @@ func runModels(ctx context.Context, cio cmdIO, args []string) error {
 		}
 		role := "serving version"
 		next := "restart zhiyin (or wait for the next load) to use it"
+		if got.Manifest.Kind == "asr" && !*replace {
+			next = "a running zhiyin uses it from the next speech request (no restart needed)"
+		}
 		if got.Slot == inference.SlotCandidate {
 			role = "candidate"
 			next = fmt.Sprintf("evaluate it with `zhiyin models shadow %s --start`, then `zhiyin models promote %s`", got.Manifest.Name, got.Manifest.Name)

@@ -374,6 +374,7 @@ func (d *daemon) startModels(ctx context.Context) error {
 // asr_model_missing until a model is installed (no restart needed).
 func (d *daemon) startASR(ctx context.Context) error {
 	e := asr.New(d.cfg.ASR, d.models, d.log.With("component", "asr"))
+	e.OnModel(func(name, version string) { d.readiness.Set("asr", true, name+" "+version) })
 	d.readiness.Set("asr", false, "loading")
 	name, version, err := e.Warm(ctx)
 	switch {
