@@ -3,6 +3,7 @@ package asr
 import (
 	"time"
 
+	"github.com/zhiyin/zhiyin/asr/vad"
 	"github.com/zhiyin/zhiyin/internal/config"
 )
 
@@ -109,6 +110,13 @@ func (c *Config) Validate(v *config.Validator) {
 		v.Errorf("partial_interval", "must be 0 (no partial results) or 100ms to 1m, got %s", c.PartialInterval)
 	}
 	c.VAD.validate(v.Sub("vad"))
+}
+
+// VAD returns the detector settings these stand for.
+func (c VADConfig) VAD() vad.Config {
+	vc := vad.DefaultConfig()
+	vc.Threshold, vc.MinSpeech, vc.MinSilence, vc.SpeechPad, vc.MaxSpeech = c.Threshold, c.MinSpeech, c.MinSilence, c.SpeechPad, c.MaxSpeech
+	return vc
 }
 
 func (c *VADConfig) validate(v *config.Validator) {

@@ -151,13 +151,7 @@ func (e *Engine) detector(ctx context.Context) (*vad.Detector, error) {
 		}
 		return nil, nil
 	}
-	vc := vad.DefaultConfig()
-	vc.Threshold = e.cfg.VAD.Threshold
-	vc.MinSpeech = e.cfg.VAD.MinSpeech
-	vc.MinSilence = e.cfg.VAD.MinSilence
-	vc.SpeechPad = e.cfg.VAD.SpeechPad
-	vc.MaxSpeech = e.cfg.VAD.MaxSpeech
-	return vad.New(h, vc, SampleRate)
+	return vad.New(h, e.cfg.VAD.VAD(), SampleRate)
 }
 
 // Options are one request's choices.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -422,9 +421,8 @@ func TestInstall(t *testing.T) {
 	}
 }
 
-// models/catalog.yaml as committed refuses a Paraformer whose vocabulary
-// axis is fixed, which every real export has (see catalog in
-// main_test.go). The test reports it until the catalog is corrected.
+// Every real Paraformer export fixes the vocabulary axis (8404); the
+// catalog's symbolic V must accept it.
 func TestCatalogParaformerVocabAxis(t *testing.T) {
 	cat, err := inference.ParseCatalog(models.Catalog())
 	if err != nil {
@@ -436,9 +434,6 @@ func TestCatalogParaformerVocabAxis(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = inference.NewStore(filepath.Join(tmp, "store"), cat).Install(context.Background(), src, inference.InstallOptions{})
-	if errors.Is(err, inference.ErrContract) && strings.Contains(string(models.Catalog()), catalogParaformerLogits) {
-		t.Skipf("needs models/catalog.yaml to declare the paraformer-zh logits %s: real exports fix the vocabulary axis (%v)", realParaformerLogits, err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

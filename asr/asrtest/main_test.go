@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -46,25 +45,10 @@ func folder(tb testing.TB, name string) asrtest.Folder {
 	return asrtest.Folder{}
 }
 
-// realParaformerLogits and catalogParaformerLogits are the Paraformer
-// logits' contract line as a real export needs it and as
-// models/catalog.yaml has it.
-const (
-	realParaformerLogits    = "{name: logits, dtype: float32, shape: [N, U, 8404]}"
-	catalogParaformerLogits = "{name: logits, dtype: float32, shape: [N, U, V]}"
-)
-
-// catalog returns models/catalog.yaml parsed, with one correction: the
-// catalog declares the Paraformer logits' last axis dynamic (V), but
-// FunASR's export_meta.py makes only axes 0 and 1 dynamic, so every real
-// Paraformer file (sherpa-onnx converts FunASR's export) fixes it to 8404,
-// and the contract check refuses a fixed dimension where the contract says
-// dynamic. TestCatalogParaformerVocabAxis reports while the catalog needs
-// the correction; then this replacement does nothing.
+// catalog returns models/catalog.yaml parsed.
 func catalog(tb testing.TB) *inference.Catalog {
 	tb.Helper()
-	b := strings.ReplaceAll(string(models.Catalog()), catalogParaformerLogits, realParaformerLogits)
-	cat, err := inference.ParseCatalog([]byte(b))
+	cat, err := inference.ParseCatalog(models.Catalog())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,12 +1,13 @@
 package features
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/zhiyin/zhiyin/asr/audio"
 )
 
 // sharedData is the shared test data folder, relative to this package.
@@ -20,35 +21,23 @@ func needData(t testing.TB) {
 	}
 }
 
-// loadWAV reads a 16-bit PCM WAV: it finds the "data" chunk and scales the
-// int16 samples to [-1, 1). Test-only; package asr/audio is the real reader.
+// loadWAV decodes a test clip with package audio.
 func loadWAV(t testing.TB, path string) []float32 {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		t.Fatalf("%s: not a RIFF/WAVE file", path)
+	defer f.Close()
+	r, err := audio.NewWAVReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	for p := 12; p+8 <= len(b); {
-		id, size := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
-		p += 8
-		if id == "fmt " && binary.LittleEndian.Uint16(b[p+14:]) != 16 {
-			t.Fatalf("%s: not 16-bit PCM", path)
-		}
-		if id == "data" {
-			size = min(size, len(b)-p)
-			out := make([]float32, size/2)
-			for i := range out {
-				out[i] = float32(int16(binary.LittleEndian.Uint16(b[p+2*i:]))) / 32768
-			}
-			return out
-		}
-		p += size + size&1
+	x, err := audio.ReadAll(r)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
-	t.Fatalf("%s: no data chunk", path)
-	return nil
+	return x
 }
 
 // refMatrix is one reference .bin with the shape from its .json.

@@ -2,13 +2,12 @@ package vad
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/zhiyin/zhiyin/asr/audio"
 	"github.com/zhiyin/zhiyin/inference"
 	"github.com/zhiyin/zhiyin/inference/inferencetest"
 )
@@ -71,50 +70,22 @@ func speechFiles(tb testing.TB, pattern string) []string {
 	return files
 }
 
-// readWAV reads a 16-bit PCM mono WAV file into samples in [-1,1) and its
-// rate. Only for the test clips: package audio is the real decoder.
+// readWAV decodes a test clip (package audio) into samples in [-1, 1]
+// and its rate.
 func readWAV(tb testing.TB, path string) ([]float32, int) {
 	tb.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	x, rate, err := parseWAV(b)
+	defer f.Close()
+	r, err := audio.NewWAVReader(f)
 	if err != nil {
 		tb.Fatalf("%s: %v", path, err)
 	}
-	return x, rate
-}
-
-func parseWAV(b []byte) ([]float32, int, error) {
-	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		return nil, 0, errors.New("not a RIFF/WAVE file")
+	x, err := audio.ReadAll(r)
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
 	}
-	rate := 0
-	for p := 12; p+8 <= len(b); {
-		id, n := string(b[p:p+4]), int(binary.LittleEndian.Uint32(b[p+4:]))
-		body := b[p+8 : min(p+8+n, len(b))]
-		switch id {
-		case "fmt ":
-			if len(body) < 16 {
-				return nil, 0, errors.New("short fmt chunk")
-			}
-			format, ch, bits := binary.LittleEndian.Uint16(body), binary.LittleEndian.Uint16(body[2:]), binary.LittleEndian.Uint16(body[14:])
-			if format != 1 || ch != 1 || bits != 16 {
-				return nil, 0, fmt.Errorf("format %d, %d channels, %d bits: want PCM mono 16-bit", format, ch, bits)
-			}
-			rate = int(binary.LittleEndian.Uint32(body[4:]))
-		case "data":
-			if rate == 0 {
-				return nil, 0, errors.New("data before fmt")
-			}
-			x := make([]float32, len(body)/2)
-			for i := range x {
-				x[i] = float32(int16(binary.LittleEndian.Uint16(body[2*i:]))) / 32768
-			}
-			return x, rate, nil
-		}
-		p += 8 + n + n%2
-	}
-	return nil, 0, errors.New("no data chunk")
+	return x, r.Format().SampleRate
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/zhiyin/zhiyin/asr"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zhiyin/zhiyin/asr"
 	"github.com/zhiyin/zhiyin/channels"
 	"github.com/zhiyin/zhiyin/channels/dingtalk"
 	"github.com/zhiyin/zhiyin/channels/feishu"

@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/zhiyin/zhiyin/asr"
 	"os"
 	"path/filepath"
 
+	"github.com/zhiyin/zhiyin/asr"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
 	"github.com/zhiyin/zhiyin/inference"

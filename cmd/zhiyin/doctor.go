@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/zhiyin/zhiyin/asr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/shirou/gopsutil/v3/cpu"
 	"github.com/shirou/gopsutil/v3/disk"
 
+	"github.com/zhiyin/zhiyin/asr"
 	"github.com/zhiyin/zhiyin/inference"
 	"github.com/zhiyin/zhiyin/internal/doctor"
 	"github.com/zhiyin/zhiyin/internal/store"

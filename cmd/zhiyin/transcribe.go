@@ -158,15 +158,7 @@ type transcribeBar struct {
 }
 
 func newTranscribeBar(w io.Writer, mode string) *transcribeBar {
-	on := mode == "always"
-	if mode == "auto" {
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				on = true
-			}
-		}
-	}
-	return &transcribeBar{w: w, on: on}
+	return &transcribeBar{w: w, on: mode == "always" || mode == "auto" && isTerminal(w)}
 }
 
 func (b *transcribeBar) update(done, total time.Duration) {
@@ -334,9 +326,7 @@ func runASRVAD(ctx context.Context, cio cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	vc := vad.DefaultConfig()
-	c := lc.ASR.VAD
-	vc.Threshold, vc.MinSilence, vc.MinSpeech, vc.SpeechPad, vc.MaxSpeech = c.Threshold, c.MinSilence, c.MinSpeech, c.SpeechPad, c.MaxSpeech
+	vc := lc.ASR.VAD.VAD()
 	if *threshold != 0 {
 		vc.Threshold = *threshold
 	}
