@@ -70,6 +70,9 @@ type Answer struct {
 type Reply struct {
 	Text     string
 	Markdown bool
+	// Response is the domain response's name, when the text came from one
+	// (voice calls play its recorded prompt).
+	Response string
 }
 
 // Sealer encrypts rows at rest: *session.Keyring.

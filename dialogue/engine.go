@@ -72,6 +72,10 @@ type Message struct {
 type Reply struct {
 	Text     string `json:"text"`
 	Markdown bool   `json:"markdown,omitempty"`
+	// Response names the domain response (or built-in answer) the text was
+	// rendered from; empty for FAQ answers and skill replies. A voice call
+	// plays the recorded prompt of that name when there is one.
+	Response string `json:"response,omitempty"`
 }
 
 // Result is the outcome of one turn.

@@ -584,7 +584,7 @@ func (t *turn) say(name string) {
 	}
 	text, md := r.Render(t.m.Channel, t.st.Slots, t.e.deps.Pick)
 	if text != "" {
-		t.replies = append(t.replies, Reply{Text: text, Markdown: md})
+		t.replies = append(t.replies, Reply{Text: text, Markdown: md, Response: name})
 	}
 }
 
@@ -599,7 +599,7 @@ func (t *turn) sayBuiltin(name string, vars map[string]string) {
 	for k, v := range vars {
 		text = strings.ReplaceAll(text, "{"+k+"}", v)
 	}
-	t.replies = append(t.replies, Reply{Text: text})
+	t.replies = append(t.replies, Reply{Text: text, Response: name})
 }
 
 // dropUnknownForms removes frames of forms the domain no longer has (after

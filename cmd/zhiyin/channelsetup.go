@@ -238,7 +238,7 @@ func (e engineDialogue) Respond(ctx context.Context, t *channels.Turn, commit fu
 		Commit: func(tx *sql.Tx, res *dialogue.Result) error {
 			a := &channels.Answer{SessionID: res.SessionID, Handoff: res.Handoff}
 			for _, r := range res.Replies {
-				a.Replies = append(a.Replies, channels.Reply{Text: r.Text, Markdown: r.Markdown})
+				a.Replies = append(a.Replies, channels.Reply{Text: r.Text, Markdown: r.Markdown, Response: r.Response})
 			}
 			return commit(tx, a)
 		},
