@@ -9,12 +9,15 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-test}
 
-# Debian packages. Runtime: libportaudio2 is linked by the local sound-card
-# channel. Tests: sqlite3 (inspecting databases), debootstrap and rpm
-# (package tests), systemd (systemd-analyze, systemd-socket-activate),
-# prosody (the XMPP peer), chromium (the web chat's browser test).
-run_pkgs=(ca-certificates gcc libc6-dev pkg-config)
-test_pkgs=(sqlite3 debootstrap rpm systemd prosody chromium)
+# Debian packages. Build and run: portaudio19-dev (the local sound-card
+# channel links libportaudio2), espeak-ng (the always-available Mandarin
+# voice of phone calls). Tests: sqlite3 (inspecting databases), debootstrap
+# and rpm (package tests), systemd (systemd-analyze, systemd-socket-activate),
+# prosody (the XMPP peer), chromium (the web chat's browser test),
+# sip-tester (sipp, the SIP/RTP caller), sox (converting test speech to
+# 8 kHz G.711), libasound2-plugins (ALSA file/null devices for PortAudio).
+run_pkgs=(ca-certificates gcc libc6-dev pkg-config portaudio19-dev espeak-ng)
+test_pkgs=(sqlite3 debootstrap rpm systemd prosody chromium sip-tester sox libasound2-plugins)
 pkgs=("${run_pkgs[@]}")
 [[ "$mode" == test ]] && pkgs+=("${test_pkgs[@]}")
 
