@@ -1,0 +1,85 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits and defaults of Config.
+const (
+	DefaultJitter       = 60 * time.Millisecond
+	MinJitter           = 20 * time.Millisecond
+	MaxJitter           = 500 * time.Millisecond
+	DefaultRTCPInterval = 5 * time.Second
+	minRTCPInterval     = time.Second
+	maxRTCPInterval     = 5 * time.Minute
+)
+
+// Config tunes the RTP streams. The signalling embeds it in the sip:
+// section, so its keys read sip.jitter, sip.symmetric_rtp,
+// sip.rtcp_interval.
+type Config struct {
+	// Jitter is the playout delay target of the jitter buffer: how long a
+	// packet waits before it is played, so that late and reordered packets
+	// still make it. Default 60ms, from 20ms to 500ms.
+	Jitter time.Duration `yaml:"jitter"`
+	// Symmetric latches the stream to the port the peer really sends from
+	// (from the negotiated IP), and sends there: needed when the peer is
+	// behind NAT. Default true.
+	Symmetric bool `yaml:"symmetric_rtp"`
+	// RTCPInterval is how often a sender or receiver report goes out.
+	// Default 5s, from 1s to 5m.
+	RTCPInterval time.Duration `yaml:"rtcp_interval"`
+}
+
+// DefaultConfig returns the defaults: jitter 60ms, symmetric_rtp true,
+// rtcp_interval 5s.
+func DefaultConfig() Config {
+	return Config{Jitter: DefaultJitter, Symmetric: true, RTCPInterval: DefaultRTCPInterval}
+}
+
+// Validate checks the values; its messages name the yaml keys.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Jitter < MinJitter || c.Jitter > MaxJitter {
+		errs = append(errs, fmt.Errorf("sip.jitter: %v is out of range: set it between %v and %v (default %v)", c.Jitter, MinJitter, MaxJitter, DefaultJitter))
+	}
+	if c.RTCPInterval < minRTCPInterval || c.RTCPInterval > maxRTCPInterval {
+		errs = append(errs, fmt.Errorf("sip.rtcp_interval: %v is out of range: set it between %v and %v (default %v)", c.RTCPInterval, minRTCPInterval, maxRTCPInterval, DefaultRTCPInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// PortRange is where Listen binds: an even RTP port in [Min, Max] and
+// RTCP on the next one. The zero value means any free pair the system
+// gives (for tests and ad-hoc use).
+type PortRange struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
+}
+
+// Validate checks the range; its messages name sip.rtp_ports.
+func (r PortRange) Validate() error {
+	if r == (PortRange{}) {
+		return nil
+	}
+	if r.Min < 1024 || r.Max > 65535 || r.Min > r.Max {
+		return fmt.Errorf("sip.rtp_ports: %d-%d is not a range within 1024-65535 (e.g. min: 10000, max: 20000)", r.Min, r.Max)
+	}
+	if r.pairs() == 0 {
+		return fmt.Errorf("sip.rtp_ports: %d-%d holds no even RTP port with its RTCP port: widen it", r.Min, r.Max)
+	}
+	return nil
+}
+
+// first is the lowest even RTP port of the range.
+func (r PortRange) first() int { return r.Min + r.Min%2 }
+
+// pairs is how many RTP/RTCP pairs the range holds.
+func (r PortRange) pairs() int {
+	if r.Max-1 < r.first() {
+		return 0
+	}
+	return (r.Max-1-r.first())/2 + 1
+}
