@@ -228,7 +228,7 @@ func isEmoji(r rune) bool {
 		r >= 0x2600 && r <= 0x27BF, // misc symbols, dingbats
 		r >= 0x2B00 && r <= 0x2BFF, // arrows and stars
 		r >= 0xFE00 && r <= 0xFE0F, // variation selectors
-		r == 0x200D, r == 0x20E3, // joiner, keycap
+		r == 0x200D, r == 0x20E3,   // joiner, keycap
 		r >= 0xE0020 && r <= 0xE007F: // tags
 		return true
 	}
