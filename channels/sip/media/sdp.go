@@ -70,8 +70,12 @@ func ParseSDP(b []byte) (*Description, error) {
 	if len(b) > maxSDP {
 		return nil, fmt.Errorf("%w: body of %d bytes exceeds %d", ErrSDP, len(b), maxSDP)
 	}
+	body := normalize(b)
+	if !strings.HasPrefix(body, "v=") {
+		return nil, fmt.Errorf("%w: the body does not start with v=", ErrSDP)
+	}
 	var s sdp.SessionDescription
-	if err := s.UnmarshalString(normalize(b)); err != nil {
+	if err := s.UnmarshalString(body); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSDP, err)
 	}
 	d := &Description{
