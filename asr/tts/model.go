@@ -16,7 +16,7 @@ import (
 
 // VocoderModels are the vocoders a Matcha model without a `vocoder`
 // metadata entry tries, in order (catalog names).
-var VocoderModels = []string{"vocos-22khz-univ", "hifigan-v2", "hifigan-v1", "hifigan-v3"}
+var VocoderModels = []string{"vocos-22khz", "hifigan-v2"}
 
 // modelKind is a TTS model family.
 type modelKind int
@@ -202,7 +202,7 @@ func findVocoder(ctx context.Context, models Models, name string) (*vocoder, err
 		}
 		return v, nil
 	}
-	return nil, fmt.Errorf("%w: no vocoder installed (tried %s): install vocos-22khz-univ.onnx in a folder with `zhiyin models install DIR`", ErrNoModel, strings.Join(names, ", "))
+	return nil, fmt.Errorf("%w: no vocoder installed (tried %s): put vocos-22khz-univ.onnx in a folder named vocos-22khz-univ and run `zhiyin models install DIR`", ErrNoModel, strings.Join(names, ", "))
 }
 
 // Name returns the model's name.
