@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 
 	"github.com/zhiyin/zhiyin/asr/audio"
@@ -409,16 +408,4 @@ func (v *Voice) Check() []string {
 		}
 	}
 	return append(probs, v.prompts.Check()...)
-}
-
-// rmsOf is the root mean square of s (for checks of synthesised audio).
-func rmsOf(s []float32) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	var sum float64
-	for _, x := range s {
-		sum += float64(x) * float64(x)
-	}
-	return math.Sqrt(sum / float64(len(s)))
 }
