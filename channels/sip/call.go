@@ -128,9 +128,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 
 	se, refresher := sessionExpires(req)
-	if se > 0 && se < minSessionExpires {
+	if se > 0 && se < s.minSE {
 		s.respond(req, tx, 422, "Session Interval Too Small", nil,
-			sip.NewHeader("Min-SE", strconv.Itoa(int(minSessionExpires/time.Second))))
+			sip.NewHeader("Min-SE", strconv.Itoa(int(s.minSE/time.Second))))
 		return
 	}
 	if !s.reserve() {
@@ -519,9 +519,9 @@ func (c *call) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 // resets the timer; false when it already answered.
 func (c *call) checkRefresh(req *sip.Request, tx sip.ServerTransaction) bool {
 	se, refresher := sessionExpires(req)
-	if se > 0 && se < minSessionExpires {
+	if se > 0 && se < c.s.minSE {
 		c.s.respond(req, tx, 422, "Session Interval Too Small", nil,
-			sip.NewHeader("Min-SE", strconv.Itoa(int(minSessionExpires/time.Second))))
+			sip.NewHeader("Min-SE", strconv.Itoa(int(c.s.minSE/time.Second))))
 		return false
 	}
 	c.mu.Lock()

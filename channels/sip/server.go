@@ -77,6 +77,9 @@ type Server struct {
 	codecs  []media.Codec
 	ports   media.PortRange
 	started bool
+	// minSE is the smallest session interval we accept (RFC 4028 Min-SE,
+	// 90 s; tests shorten it to watch timers fire).
+	minSE time.Duration
 
 	// Set by Start.
 	ua        *sipgo.UserAgent
@@ -113,7 +116,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("sip: Deps.Answerer is required")
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now,
-		calls: map[string]*call{}, agents: map[string]*call{}}
+		calls: map[string]*call{}, agents: map[string]*call{}, minSE: minSessionExpires}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -117,7 +117,7 @@ func testLog(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startServer(t testing.TB, a voice.Answerer, mutate func(*Config)) *Server {
+func startServer(t testing.TB, a voice.Answerer, mutate func(*Config), tweak ...func(*Server)) *Server {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Enabled = true
@@ -132,6 +132,9 @@ func startServer(t testing.TB, a voice.Answerer, mutate func(*Config)) *Server {
 	s, err := New(cfg, Deps{Answerer: a, Log: testLog(t), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range tweak {
+		f(s)
 	}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -612,4 +615,91 @@ func TestSippHoldResume(t *testing.T) {
 		t.Errorf("Hold calls %v, want [true false]", holds)
 	}
 	waitCalls(t, s, 0)
+}
+
+// scenarioWith copies a testdata scenario with some text replaced, for the
+// variants that differ in a header.
+func scenarioWith(t testing.TB, name string, repl ...string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for i := 0; i+1 < len(repl); i += 2 {
+		if !strings.Contains(text, repl[i]) {
+			t.Fatalf("%s has no %q", name, repl[i])
+		}
+		text = strings.ReplaceAll(text, repl[i], repl[i+1])
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSippSessionExpiresWithoutRefresh(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	s := startServer(t, a, nil, func(s *Server) { s.minSE = time.Second })
+	sc := scenarioWith(t, "uac_wait_bye.xml", "Session-Expires: 1800;refresher=uac", "Session-Expires: 2;refresher=uac")
+	start := time.Now()
+	out, err := runSipp(t, s, sippRun{scenario: sc})
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 3000))
+	}
+	h := waitHandler(t, a)
+	if r := waitEnd(t, h); r != "session expired" {
+		t.Errorf("end reason %q", r)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("session of 2 s ended after %v", d)
+	}
+	waitCalls(t, s, 0)
+}
+
+func TestSippSessionRefreshByUs(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	s := startServer(t, a, nil, func(s *Server) { s.minSE = time.Second })
+	out, err := runSipp(t, s, sippRun{scenario: "uac_refresh.xml"})
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 3000))
+	}
+	h := waitHandler(t, a)
+	if r := waitEnd(t, h); r != "caller hung up" {
+		t.Errorf("end reason %q", r)
+	}
+	waitCalls(t, s, 0)
+}
+
+func TestSippSessionTooSmall(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	s := startServer(t, a, nil)
+	sc := scenarioWith(t, "uac_refused.xml", "Session-Expires: 1800;refresher=uac", "Session-Expires: 30;refresher=uac")
+	out, err := runSipp(t, s, sippRun{scenario: sc, vars: map[string]string{"CODE": "422"}})
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 3000))
+	}
+	waitCalls(t, s, 0)
+}
+
+func TestSippInfoDTMF(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	s := startServer(t, a, nil)
+	out, err := runSipp(t, s, sippRun{scenario: "uac_info.xml"})
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 3000))
+	}
+	h := waitHandler(t, a)
+	waitEnd(t, h)
+	h.mu.Lock()
+	digits := string(h.digits)
+	h.mu.Unlock()
+	if digits != "5#" {
+		t.Errorf("digits %q, want \"5#\"", digits)
+	}
 }
