@@ -16,9 +16,9 @@ const (
 	maxRTCPInterval     = 5 * time.Minute
 )
 
-// Config tunes the RTP streams. The signalling embeds it in the sip:
-// section, so its keys read sip.jitter, sip.symmetric_rtp,
-// sip.rtcp_interval.
+// Config tunes the RTP streams. The signalling embeds it in its section
+// (sip.media: jitter, symmetric_rtp, rtcp_interval); Validate names the
+// keys relative to it, for the embedding section to prefix.
 type Config struct {
 	// Jitter is the playout delay target of the jitter buffer: how long a
 	// packet waits before it is played, so that late and reordered packets
@@ -39,14 +39,15 @@ func DefaultConfig() Config {
 	return Config{Jitter: DefaultJitter, Symmetric: true, RTCPInterval: DefaultRTCPInterval}
 }
 
-// Validate checks the values; its messages name the yaml keys.
+// Validate checks the values; its messages name the yaml keys (jitter,
+// rtcp_interval) relative to the embedding section.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Jitter < MinJitter || c.Jitter > MaxJitter {
-		errs = append(errs, fmt.Errorf("sip.jitter: %v is out of range: set it between %v and %v (default %v)", c.Jitter, MinJitter, MaxJitter, DefaultJitter))
+		errs = append(errs, fmt.Errorf("jitter: %v is out of range: set it between %v and %v (default %v)", c.Jitter, MinJitter, MaxJitter, DefaultJitter))
 	}
 	if c.RTCPInterval < minRTCPInterval || c.RTCPInterval > maxRTCPInterval {
-		errs = append(errs, fmt.Errorf("sip.rtcp_interval: %v is out of range: set it between %v and %v (default %v)", c.RTCPInterval, minRTCPInterval, maxRTCPInterval, DefaultRTCPInterval))
+		errs = append(errs, fmt.Errorf("rtcp_interval: %v is out of range: set it between %v and %v (default %v)", c.RTCPInterval, minRTCPInterval, maxRTCPInterval, DefaultRTCPInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -59,16 +60,16 @@ type PortRange struct {
 	Max int `yaml:"max"`
 }
 
-// Validate checks the range; its messages name sip.rtp_ports.
+// Validate checks the range; its messages start with rtp_ports.
 func (r PortRange) Validate() error {
 	if r == (PortRange{}) {
 		return nil
 	}
 	if r.Min < 1024 || r.Max > 65535 || r.Min > r.Max {
-		return fmt.Errorf("sip.rtp_ports: %d-%d is not a range within 1024-65535 (e.g. min: 10000, max: 20000)", r.Min, r.Max)
+		return fmt.Errorf("rtp_ports: %d-%d is not a range within 1024-65535 (e.g. min: 10000, max: 20000)", r.Min, r.Max)
 	}
 	if r.pairs() == 0 {
-		return fmt.Errorf("sip.rtp_ports: %d-%d holds no even RTP port with its RTCP port: widen it", r.Min, r.Max)
+		return fmt.Errorf("rtp_ports: %d-%d holds no even RTP port with its RTCP port: widen it", r.Min, r.Max)
 	}
 	return nil
 }

@@ -254,7 +254,7 @@ func TestConfigValidate(t *testing.T) {
 	c.Jitter = time.Millisecond
 	c.RTCPInterval = 0
 	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "sip.jitter") || !strings.Contains(err.Error(), "sip.rtcp_interval") {
+	if err == nil || !strings.Contains(err.Error(), "jitter:") || !strings.Contains(err.Error(), "rtcp_interval:") {
 		t.Errorf("got %v", err)
 	}
 	for _, r := range []PortRange{{10000, 20000}, {}, {10001, 10003}} {
@@ -263,7 +263,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	for _, r := range []PortRange{{10, 20}, {20000, 10000}, {10001, 10002}, {60000, 70000}} {
-		if err := r.Validate(); err == nil || !strings.Contains(err.Error(), "sip.rtp_ports") {
+		if err := r.Validate(); err == nil || !strings.Contains(err.Error(), "rtp_ports:") {
 			t.Errorf("%v: %v", r, err)
 		}
 	}
