@@ -174,6 +174,9 @@ type sippRun struct {
 	localIP  string
 	args     []string
 	timeout  time.Duration
+	// uas runs sipp as the called side on port (no remote address).
+	uas  bool
+	port int
 }
 
 func runSipp(t testing.TB, s *Server, r sippRun) (string, error) {
@@ -211,10 +214,18 @@ func runSipp(t testing.TB, s *Server, r sippRun) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout+5*time.Second)
 	defer cancel()
-	args := []string{s.Addr().String(), "-sf", sf, "-m", "1", "-l", "1", "-i", ip, "-mi", ip,
-		"-p", strconv.Itoa(freeUDPPort(t, ip)), "-mp", strconv.Itoa(freeUDPPort(t, ip)),
+	port := r.port
+	if port == 0 {
+		port = freeUDPPort(t, ip)
+	}
+	var args []string
+	if !r.uas {
+		args = append(args, s.Addr().String())
+	}
+	args = append(args, "-sf", sf, "-m", "1", "-l", "1", "-i", ip, "-mi", ip,
+		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(freeUDPPort(t, ip)),
 		"-nostdin", "-timeout", fmt.Sprintf("%ds", int(r.timeout.Seconds())), "-timeout_error",
-		"-trace_err", "-error_file", filepath.Join(dir, "err.log"), "-recv_timeout", "15000"}
+		"-trace_err", "-error_file", filepath.Join(dir, "err.log"), "-recv_timeout", "15000")
 	args = append(args, r.args...)
 	cmd := exec.CommandContext(ctx, "sipp", args...)
 	cmd.Dir = dir
@@ -701,5 +712,51 @@ func TestSippInfoDTMF(t *testing.T) {
 	h.mu.Unlock()
 	if digits != "5#" {
 		t.Errorf("digits %q, want \"5#\"", digits)
+	}
+}
+
+func TestSippBridgeTransfer(t *testing.T) {
+	needSipp(t)
+	agentPort := freeUDPPort(t, "127.0.0.1")
+	a := newTestAnswerer()
+	result := make(chan error, 1)
+	a.onStart = func(h *testHandler) {
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		result <- h.m.Transfer(ctx, "")
+	}
+	s := startServer(t, a, func(c *Config) {
+		c.Transfer = TransferBridge
+		c.Agent = "sip:agent@127.0.0.1:" + strconv.Itoa(agentPort)
+	})
+	agentErr := make(chan error, 1)
+	var agentOut string
+	go func() {
+		var err error
+		agentOut, err = runSipp(t, s, sippRun{scenario: "uas_agent.xml", uas: true, port: agentPort})
+		agentErr <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // let the agent's sipp bind
+	out, err := runSipp(t, s, sippRun{scenario: "uac_wait_bye.xml"})
+	if err != nil {
+		t.Fatalf("caller: %v\n%s", err, tail(out, 3000))
+	}
+	if err := <-agentErr; err != nil {
+		t.Fatalf("agent: %v\n%s", err, tail(agentOut, 3000))
+	}
+	if err := <-result; err != nil {
+		t.Errorf("Transfer: %v", err)
+	}
+	h := waitHandler(t, a)
+	if r := waitEnd(t, h); r != "transferred" {
+		t.Errorf("end reason %q", r)
+	}
+	waitCalls(t, s, 0)
+	s.mu.Lock()
+	n := len(s.agents)
+	s.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d agent legs left", n)
 	}
 }
