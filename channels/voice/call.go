@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,7 @@ type call struct {
 	endReason string
 	stats     RTPStats
 	dropped   atomic.Int64
+	held      atomic.Bool
 	bargeIns  atomic.Int64
 	digits    atomic.Int64
 
@@ -113,7 +115,6 @@ type call struct {
 type ctlEvent struct {
 	digit rune
 	hold  bool
-	isOn  bool
 }
 
 // turnState is a caller turn being collected: from its first SpeechStart
@@ -210,6 +211,18 @@ func newCall(e *Engine, info CallInfo, m Media, inRate int, res *audio.Resampler
 	return c, nil
 }
 
+// discard releases a call that was made but never run (the engine
+// stopped meanwhile).
+func (c *call) discard() {
+	c.cancel()
+	if c.rec != nil {
+		if p, err := c.rec.close(); err == nil {
+			os.Remove(p)
+		}
+	}
+	close(c.done)
+}
+
 func samples(d time.Duration) int64 { return int64(d) * vadRate / int64(time.Second) }
 
 func sampleDur(n int64) time.Duration { return time.Duration(n) * time.Second / vadRate }
@@ -241,11 +254,14 @@ func (c *call) DTMF(d rune) {
 	}
 }
 
-// Hold queues a hold change.
+// Hold records the hold state and wakes the loop; it never blocks (the
+// loop reads the latest state, so a dropped wake-up loses nothing but
+// time until the next event).
 func (c *call) Hold(on bool) {
+	c.held.Store(on)
 	select {
-	case c.ctl <- ctlEvent{hold: true, isOn: on}:
-	case <-c.ctx.Done():
+	case c.ctl <- ctlEvent{hold: true}:
+	default:
 	}
 }
 
@@ -417,8 +433,8 @@ func (c *call) interrupt(force bool) {
 }
 
 func (c *call) onCtl(ev ctlEvent) {
+	c.holding = c.held.Load()
 	if ev.hold {
-		c.holding = ev.isOn
 		return
 	}
 	if c.ending {
@@ -463,6 +479,7 @@ func (c *call) onAudio(f []float32) {
 	if c.rec != nil {
 		c.rec.caller(f)
 	}
+	c.holding = c.held.Load()
 	if c.holding || c.ending {
 		return
 	}

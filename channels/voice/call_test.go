@@ -21,7 +21,31 @@ func TestOneClipOneTurn(t *testing.T) {
 		t.Fatalf("turn %+v", tr)
 	}
 	r.voice.waitSaid(t, "好的："+turns[0].Text, 1)
+	if r.metric("zhiyin_voice_calls_active", map[string]string{"channel": "sip"}) != 1 {
+		t.Error("active calls gauge")
+	}
+	c.Stats(RTPStats{Received: 100, Lost: 3, Jitter: 4 * time.Millisecond})
+	c.Stats(RTPStats{Received: 200, Lost: 5, Jitter: 6 * time.Millisecond, Late: 1, Concealed: 2})
 	c.End("bye")
+	for _, m := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"zhiyin_voice_calls_active", map[string]string{"channel": "sip"}, 0},
+		{"zhiyin_voice_calls_total", map[string]string{"channel": "sip", "end": "remote"}, 1},
+		{"zhiyin_voice_rtp_lost_packets_total", nil, 5},
+		{"zhiyin_voice_rtp_jitter_seconds", nil, 2},
+		{"zhiyin_voice_turn_seconds", map[string]string{"stage": "vad_wait"}, 1},
+		{"zhiyin_voice_turn_seconds", map[string]string{"stage": "asr"}, 1},
+		{"zhiyin_voice_turn_seconds", map[string]string{"stage": "dialogue"}, 1},
+		{"zhiyin_voice_turn_seconds", map[string]string{"stage": "response"}, 1},
+		{"zhiyin_voice_turn_seconds", map[string]string{"stage": "tts_first"}, 2}, // greeting and reply
+	} {
+		if got := r.metric(m.name, m.labels); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
 	if n := len(r.dlg.all()); n != 1 {
 		t.Errorf("%d turns, want 1: %+v", n, r.dlg.all())
 	}
@@ -30,7 +54,8 @@ func TestOneClipOneTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rec.Turns != 1 || len(rec.Transcript) != 1 || rec.Transcript[0].Caller != turns[0].Text ||
-		rec.Transcript[0].Bot != "好的："+turns[0].Text || rec.SessionID != "s-call-one" || rec.EndReason != "bye" || rec.End != endRemote {
+		rec.Transcript[0].Bot != "好的："+turns[0].Text || rec.SessionID != "s-call-one" || rec.EndReason != "bye" || rec.End != endRemote ||
+		rec.RTP != (RTPStats{Received: 200, Lost: 5, Jitter: 6 * time.Millisecond, Late: 1, Concealed: 2}) || rec.Setup != 30*time.Millisecond {
 		t.Errorf("record %+v", rec)
 	}
 	tr := rec.Transcript[0]

@@ -158,6 +158,7 @@ func (e *Engine) Start(ctx context.Context, info CallInfo, m Media, inputRate in
 	e.mu.Lock()
 	e.starting--
 	if err == nil && e.stopped {
+		c.discard()
 		err = ErrStopped
 	}
 	if err != nil {

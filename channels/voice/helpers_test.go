@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zhiyin/zhiyin/asr"
 	"github.com/zhiyin/zhiyin/asr/audio"
 	"github.com/zhiyin/zhiyin/asr/vad"
@@ -180,6 +182,7 @@ type fakeLine struct {
 	queue     []float32
 	audioOut  int // 20 ms frames sent with sound
 	plays     int
+	playTimes []time.Time
 	stops     []time.Time
 	hung      string
 	hungUp    bool
@@ -245,6 +248,9 @@ func (l *fakeLine) Play(ctx context.Context, s []float32) error {
 	}
 	l.queue = append(l.queue, s...)
 	l.plays++
+	if l.playTimes != nil || l.plays == 1 {
+		l.playTimes = append(l.playTimes, time.Now())
+	}
 	for len(l.queue) > l.rate/10 {
 		ch := l.changed
 		l.mu.Unlock()
@@ -451,6 +457,7 @@ type rig struct {
 	dlg   *rules
 	voice *tones
 	eng   *Engine
+	reg   *prometheus.Registry
 }
 
 func testConfig() Config {
@@ -473,7 +480,7 @@ func newRig(t testing.TB, cfg Config, intent IntentFunc) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, dir: dir, db: db, keys: keys, dlg: newRules(), voice: newTones(300 * time.Millisecond)}
+	r := &rig{t: t, dir: dir, db: db, keys: keys, dlg: newRules(), voice: newTones(300 * time.Millisecond), reg: prometheus.NewRegistry()}
 	r.dlg.db = db
 	r.eng, err = New(cfg, Deps{
 		Dialogue: r.dlg, Recognizer: recognizer{asrEng},
@@ -481,7 +488,7 @@ func newRig(t testing.TB, cfg Config, intent IntentFunc) *rig {
 			return asrEng.NewDetector(ctx, c, rate)
 		},
 		Speaker: r.voice, Intent: intent, DB: db, Sealer: keys,
-		RecordDir: filepath.Join(dir, "recordings"), Log: quiet(),
+		RecordDir: filepath.Join(dir, "recordings"), Log: quiet(), Metrics: r.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -527,6 +534,43 @@ func feed(c *call, pcm []float32, pace time.Duration, at func(i int, t time.Time
 		}
 		c.Audio(pcm[i : i+frame])
 	}
+}
+
+// metric returns the sum of a metric's samples (counter values,
+// gauge values, or histogram counts) whose labels include want.
+func (r *rig) metric(name string, want map[string]string) float64 {
+	r.t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
 }
 
 func waitDone(t testing.TB, c *call) {

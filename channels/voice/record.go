@@ -110,10 +110,10 @@ func (c *call) saveTurn(t turnRow) {
 		return
 	}
 	c.write("turn", func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO voice_turns (call_row, seq, source, at, vad_wait_ms, asr_ms, dialogue_ms, tts_first_ms, response_ms, barged, error, key_id, body)
+		_, err := tx.Exec(`INSERT INTO voice_turns (call_row, seq, source, at, vad_wait_us, asr_us, dialogue_us, tts_first_us, response_us, barged, error, key_id, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			c.row, t.seq, t.source, t.at.UnixMilli(), t.vadWait.Milliseconds(), t.asr.Milliseconds(), t.dialogue.Milliseconds(),
-			t.ttsFirst.Milliseconds(), t.response.Milliseconds(), t.barged, t.err, keyID, blob)
+			c.row, t.seq, t.source, t.at.UnixMilli(), t.vadWait.Microseconds(), t.asr.Microseconds(), t.dialogue.Microseconds(),
+			t.ttsFirst.Microseconds(), t.response.Microseconds(), t.barged, t.err, keyID, blob)
 		return err
 	})
 }
@@ -279,14 +279,14 @@ func GetCall(ctx context.Context, db *sql.DB, sealer channels.Sealer, id string)
 }
 
 func listTurns(ctx context.Context, db *sql.DB, sealer channels.Sealer, row int64, callID string) ([]TurnRecord, error) {
-	rows, err := db.QueryContext(ctx, `SELECT seq, source, at, vad_wait_ms, asr_ms, dialogue_ms, tts_first_ms, response_ms, barged, error,
+	rows, err := db.QueryContext(ctx, `SELECT seq, source, at, vad_wait_us, asr_us, dialogue_us, tts_first_us, response_us, barged, error,
 		COALESCE(key_id, ''), body FROM voice_turns WHERE call_row = ? ORDER BY seq`, row)
 	if err != nil {
 		return nil, fmt.Errorf("call turns: %w", err)
 	}
 	defer rows.Close()
 	var out []TurnRecord
-	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
 	for rows.Next() {
 		var t TurnRecord
 		var at, vw, asr, dlg, tts, resp int64
@@ -296,7 +296,7 @@ func listTurns(ctx context.Context, db *sql.DB, sealer channels.Sealer, row int6
 			return nil, fmt.Errorf("call turns: %w", err)
 		}
 		t.At = time.UnixMilli(at).UTC()
-		t.VADWait, t.ASR, t.Dialogue, t.TTSFirst, t.Response = ms(vw), ms(asr), ms(dlg), ms(tts), ms(resp)
+		t.VADWait, t.ASR, t.Dialogue, t.TTSFirst, t.Response = us(vw), us(asr), us(dlg), us(tts), us(resp)
 		if sealer != nil && blob != nil {
 			if plain, err := sealer.Open(keyID, blob, turnAAD(callID, t.Seq)); err == nil {
 				var b turnBody

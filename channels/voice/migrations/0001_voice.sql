@@ -1,5 +1,5 @@
 -- Voice call records: one row per call and one per caller turn. Times are
--- unix milliseconds, durations milliseconds. The turn body seals the
+-- unix milliseconds, call setup milliseconds, turn stages microseconds. The turn body seals the
 -- caller's and the bot's text (JSON) with the dialogue key (key_id names
 -- it), AAD "voice-turn/<call_id>/<seq>". Recordings live in files; the row
 -- holds the path.
@@ -35,11 +35,11 @@ CREATE TABLE voice_turns (
     seq          INTEGER NOT NULL,
     source       TEXT    NOT NULL CHECK (source IN ('speech', 'dtmf')),
     at           INTEGER NOT NULL,
-    vad_wait_ms  INTEGER NOT NULL DEFAULT 0,
-    asr_ms       INTEGER NOT NULL DEFAULT 0,
-    dialogue_ms  INTEGER NOT NULL DEFAULT 0,
-    tts_first_ms INTEGER NOT NULL DEFAULT 0,
-    response_ms  INTEGER NOT NULL DEFAULT 0,
+    vad_wait_us  INTEGER NOT NULL DEFAULT 0,
+    asr_us       INTEGER NOT NULL DEFAULT 0,
+    dialogue_us  INTEGER NOT NULL DEFAULT 0,
+    tts_first_us INTEGER NOT NULL DEFAULT 0,
+    response_us  INTEGER NOT NULL DEFAULT 0,
     barged       INTEGER NOT NULL DEFAULT 0,
     error        TEXT    NOT NULL DEFAULT '',
     key_id       TEXT,
