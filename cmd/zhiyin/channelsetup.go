@@ -19,8 +19,10 @@ import (
 	"github.com/zhiyin/zhiyin/channels"
 	"github.com/zhiyin/zhiyin/channels/dingtalk"
 	"github.com/zhiyin/zhiyin/channels/feishu"
+	"github.com/zhiyin/zhiyin/channels/localaudio"
 	"github.com/zhiyin/zhiyin/channels/matrix"
 	"github.com/zhiyin/zhiyin/channels/mattermost"
+	"github.com/zhiyin/zhiyin/channels/sip"
 	"github.com/zhiyin/zhiyin/channels/slack"
 	"github.com/zhiyin/zhiyin/channels/telegram"
 	"github.com/zhiyin/zhiyin/channels/webchat"
@@ -48,6 +50,8 @@ type ChannelsConfig struct {
 	Mattermost      mattermost.Config `yaml:"mattermost"`
 	Matrix          matrix.Config     `yaml:"matrix"`
 	XMPP            xmpp.Config       `yaml:"xmpp"`
+	SIP             SIPConfig         `yaml:"sip"`
+	LocalAudio      LocalAudioConfig  `yaml:"localaudio"`
 }
 
 func defaultChannelsConfig() ChannelsConfig {
@@ -63,6 +67,8 @@ func defaultChannelsConfig() ChannelsConfig {
 		Mattermost: mattermost.DefaultConfig(),
 		Matrix:     matrix.DefaultConfig(),
 		XMPP:       xmpp.DefaultConfig(),
+		SIP:        SIPConfig{sip.DefaultConfig()},
+		LocalAudio: LocalAudioConfig{localaudio.DefaultConfig()},
 	}
 	// The web chat (/chat) is on: it is served on the daemon's own port,
 	// which is loopback unless server.listen says otherwise.
@@ -143,7 +149,7 @@ func (d *daemon) startChannels(ctx context.Context, srv *httpserver.Server) (*ch
 		return nil, err
 	}
 	hub, err := channels.New(cfg.Channels.Config, channels.Deps{
-		DB: d.db, Dialogue: engineDialogue{d: d}, Sealer: d.keyring, Log: d.log.With("component", "channels"), Metrics: d.reg,
+		DB: d.db, Dialogue: engineDialogue{d.engine.Load}, Sealer: d.keyring, Log: d.log.With("component", "channels"), Metrics: d.reg,
 		Transcriber: asrTranscriber{src: d.asr.Load},
 	})
 	if err != nil {
@@ -218,7 +224,7 @@ func (d *daemon) channelStatusLoop(ctx context.Context, hub *channels.Hub) {
 
 // engineDialogue is the hub's view of the dialogue engine, which is only
 // there once the models are loaded.
-type engineDialogue struct{ d *daemon }
+type engineDialogue struct{ engine func() *dialogue.Engine }
 
 // holdTurnsEnv, set to 1, makes channel turns wait forever: the crash test
 // kills the daemon while a committed message is unanswered.
@@ -229,7 +235,7 @@ func (e engineDialogue) Respond(ctx context.Context, t *channels.Turn, commit fu
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	eng := e.d.engine.Load()
+	eng := e.engine()
 	if eng == nil {
 		return errors.New("the dialogue engine is not ready yet (models loading)")
 	}

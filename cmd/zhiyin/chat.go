@@ -7,14 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/lanes"
+	"github.com/zhiyin/zhiyin/dialogue/nlu"
+	"github.com/zhiyin/zhiyin/dialogue/session"
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/store"
 )
 
 // runChat is an interactive chat in the terminal against the engine, in
@@ -49,31 +51,12 @@ func runChat(ctx context.Context, cio cmdIO, args []string) error {
 	if err := rt.Start(); err != nil {
 		return fmt.Errorf("start ONNX Runtime: %w (zhiyin doctor says why)", err)
 	}
-	p, err := loadNLU(ctx, &lc.Config, rt, log)
+	e, _, closeEngine, err := localDialogue(ctx, lc, db, st, rt, log)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	dom, err := loadDomain(lc.Dialogue)
-	if err != nil {
-		return err
-	}
-	checkDomainModel(log, dom, p.Manifest())
-	skills, err := skillRegistry(lc.Dialogue, db)
-	if err != nil {
-		return err
-	}
-	lcfg := lanes.DefaultConfig()
-	pool, err := lanes.NewPool(lcfg, prometheus.NewRegistry())
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	e, err := dialogue.New(lc.Dialogue, dom, dialogue.Deps{DB: db, Store: st, Skills: skills, Pool: pool, Log: log,
-		NLU: func() dialogue.Parser { return p }})
-	if err != nil {
-		return err
-	}
+	defer closeEngine()
+	dom := e.Domain()
 	fmt.Fprintf(cio.stdout, "zhiyin chat — domain %s. Type a message; Ctrl-D quits.\n", dom.Source)
 	return chatLoop(ctx, e, cio.stdin, cio.stdout, *userID, *debug)
 }
@@ -109,4 +92,38 @@ func chatLoop(ctx context.Context, e *dialogue.Engine, in io.Reader, out io.Writ
 				res.Intent.Name, res.Intent.Confidence, res.Lane, res.Handoff, res.SessionID, ents, slots, res.Stack)
 		}
 	}
+}
+
+// localDialogue builds a dialogue engine in this process (for `zhiyin chat`
+// and `zhiyin voice`): the configured domain and NLU model, the given
+// database and sessions. close releases it.
+func localDialogue(ctx context.Context, lc *loadedConfig, db *store.DB, st *session.Store, rt *inference.Runtime, log *slog.Logger) (*dialogue.Engine, *nlu.Parser, func(), error) {
+	p, err := loadNLU(ctx, &lc.Config, rt, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dom, err := loadDomain(lc.Dialogue)
+	if err != nil {
+		p.Close()
+		return nil, nil, nil, err
+	}
+	checkDomainModel(log, dom, p.Manifest())
+	skills, err := skillRegistry(lc.Dialogue, db)
+	if err != nil {
+		p.Close()
+		return nil, nil, nil, err
+	}
+	pool, err := lanes.NewPool(lanes.DefaultConfig(), prometheus.NewRegistry())
+	if err != nil {
+		p.Close()
+		return nil, nil, nil, err
+	}
+	e, err := dialogue.New(lc.Dialogue, dom, dialogue.Deps{DB: db, Store: st, Skills: skills, Pool: pool, Log: log,
+		NLU: func() dialogue.Parser { return p }})
+	if err != nil {
+		pool.Close()
+		p.Close()
+		return nil, nil, nil, err
+	}
+	return e, p, func() { pool.Close(); _ = p.Close() }, nil
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/zhiyin/zhiyin/asr"
+	"github.com/zhiyin/zhiyin/asr/tts"
+	"github.com/zhiyin/zhiyin/channels/voice"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
 	"github.com/zhiyin/zhiyin/inference"
@@ -37,6 +39,8 @@ type Config struct {
 	Storage   store.Config            `yaml:"storage"`
 	Inference inference.Config        `yaml:"inference"`
 	ASR       asr.Config              `yaml:"asr"`
+	TTS       tts.Config              `yaml:"tts"`
+	Voice     VoiceConfig             `yaml:"voice"`
 	NLU       nlu.Config              `yaml:"nlu"`
 	Dialogue  dialogue.Config         `yaml:"dialogue"`
 	Channels  ChannelsConfig          `yaml:"channels"`
@@ -57,6 +61,8 @@ func defaultConfig() Config {
 		Storage:   store.DefaultConfig(),
 		Inference: inference.DefaultConfig(),
 		ASR:       asr.DefaultConfig(),
+		TTS:       tts.DefaultConfig(),
+		Voice:     VoiceConfig{voice.DefaultConfig()},
 		NLU:       nlu.DefaultConfig(),
 		Dialogue:  dialogue.DefaultConfig(),
 		Channels:  defaultChannelsConfig(),

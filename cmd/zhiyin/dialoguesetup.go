@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
+	"github.com/zhiyin/zhiyin/channels/voice"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/domain"
 	"github.com/zhiyin/zhiyin/dialogue/domain/builtin"
@@ -189,10 +191,37 @@ func (d *daemon) audit(ctx context.Context, e audit.Entry) {
 	}
 }
 
-// retentionLoop deletes sessions older than the retention period.
+// retentionLoop deletes sessions older than the retention period, and
+// call records and recordings with them.
 func (d *daemon) retentionLoop(ctx context.Context) {
 	if d.sessions == nil {
 		return
 	}
-	d.sessions.RunRetention(ctx, d.cfg.Dialogue.Privacy.RetentionDays, time.Hour, d.log)
+	days := d.cfg.Dialogue.Privacy.RetentionDays
+	var wg sync.WaitGroup
+	if days > 0 {
+		wg.Go(func() { d.callRetention(ctx, days) })
+	}
+	d.sessions.RunRetention(ctx, days, time.Hour, d.log)
+	wg.Wait()
+}
+
+// callRetention prunes call records and recordings like transcripts:
+// hourly, those older than days.
+func (d *daemon) callRetention(ctx context.Context, days int) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-time.Duration(days) * 24 * time.Hour)
+		if n, err := voice.Prune(ctx, d.db, recordingsDir(d.cfg.DataDir), before); err != nil {
+			d.log.Warn("prune call records", attrErr, err)
+		} else if n > 0 {
+			d.log.Info("call records past retention deleted", "calls", n, "retention_days", days)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

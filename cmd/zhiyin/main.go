@@ -70,6 +70,8 @@ func commands() []command {
 		{"audit", "[--since DUR] [--limit N]", "show the audit log of admin actions", runAudit},
 		{"transcribe", "FILE... [--json] [--language L] [--itn true|false] [--model NAME] [--rate HZ] [--progress auto|always|never]", "transcribe audio files (WAV; - is standard input) with the installed speech model, in this process", runTranscribe},
 		{"asr", "features --stage fbank|lfr|cmvn [--cmvn am.mvn] IN.wav OUT.bin | vad IN.wav [--json]", "speech front-end tools: write Kaldi fbank/LFR/CMVN features (float32 LE, [frames, dim]); print VAD segments", runASR},
+		{"voice", "--local [--input DEV] [--output DEV] [--echo mute|gate|none] [--config FILE] | --list-devices [--json]", "talk with the bot through this machine's microphone and speaker, in this process; list audio devices", runVoice},
+		{"calls", "list [--since DUR] [--limit N] [--json] | show CALL [--json] | recording CALL --out FILE.wav", "phone and sound-card calls: records, transcripts, decrypted recordings (works while serving)", runCalls},
 		{"models", "list|verify|install|remove|shadow|promote|rollback [NAME|SRC] [flags] | quantize IN.onnx OUT.onnx [--eval FILE]", "manage models: install, verify, shadow-test, promote, roll back; int8-quantize an ONNX file", runModels},
 	}
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/zhiyin/zhiyin/asr"
 	"github.com/zhiyin/zhiyin/channels"
+	"github.com/zhiyin/zhiyin/channels/sip"
+	"github.com/zhiyin/zhiyin/channels/voice"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/lanes"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
@@ -120,6 +122,7 @@ type daemon struct {
 	models *inference.Registry
 	nlu    atomic.Pointer[nlu.Parser]
 	asr    atomic.Pointer[asr.Engine]
+	sip    atomic.Pointer[sip.Server]
 	asrWS  *asrStreams
 	reg    prometheus.Registerer
 
@@ -318,6 +321,12 @@ func (d *daemon) run(ctx context.Context) error {
 				return fail(err)
 			}
 			startErr = nil
+			stopVoice, err := d.startVoice(bgCtx)
+			if err != nil {
+				return fail(err)
+			}
+			// Calls are hung up before the HTTP drain and the models close.
+			stops = append(stops, stopVoice)
 			ready = true
 			bg.Add(1)
 			go func() { defer bg.Done(); d.retentionLoop(bgCtx) }()
@@ -599,7 +608,7 @@ func restartNeeded(old, new *Config) []string {
 	for _, sec := range []struct {
 		name     string
 		old, new any
-	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}, {"dialogue (except dialogue.domain)", dialogueRestart(old.Dialogue), dialogueRestart(new.Dialogue)}, {"channels", old.Channels, new.Channels}} {
+	}{{"server", old.Server, new.Server}, {"storage", old.Storage, new.Storage}, {"inference", old.Inference, new.Inference}, {"nlu", old.NLU, new.NLU}, {"dialogue (except dialogue.domain)", dialogueRestart(old.Dialogue), dialogueRestart(new.Dialogue)}, {"channels", old.Channels, new.Channels}, {"tts", old.TTS, new.TTS}, {"voice", old.Voice, new.Voice}} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			out = append(out, sec.name)
 		}
@@ -620,6 +629,7 @@ func migrationSets() []store.MigrationSet {
 		{Component: session.MigrationComponent, FS: session.Migrations()},
 		{Component: orders.MigrationComponent, FS: orders.Migrations()},
 		{Component: channels.MigrationComponent, FS: channels.Migrations()},
+		{Component: voice.MigrationComponent, FS: voice.Migrations()},
 	}
 }
 
