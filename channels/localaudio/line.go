@@ -94,7 +94,10 @@ func (l *Line) Stats() Stats {
 // with once, the answerer's error when it refuses the conversation (the
 // kiosk logs it and tries again after cfg.Restart). Overruns and underruns
 // are counted (Stats), not errors. The conversation is ended
-// (Handler.End) before Run returns.
+// (Handler.End) before Run returns. On cancellation Run waits for the
+// capture goroutine's current device read (one frame on a working device)
+// before it closes the streams: PortAudio cannot close a stream under a
+// blocked read.
 func (l *Line) Run(ctx context.Context, once bool) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return errors.New("localaudio: line is already running")
