@@ -133,9 +133,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			sip.NewHeader("Min-SE", strconv.Itoa(int(s.minSE/time.Second))))
 		return
 	}
-	if !s.reserve() {
+	switch s.reserve() {
+	case 486:
 		log.Info("sip call refused: busy", "max_calls", s.cfg.MaxCalls)
 		s.respond(req, tx, 486, "Busy Here", nil)
+		return
+	case 503:
+		s.respond(req, tx, 503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "30"))
 		return
 	}
 	ok := false
@@ -227,6 +231,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		Channel: "sip", ID: c.callID, From: addrOf(req.From()), To: addrOf(req.To()),
 		Remote: req.Source(), Started: started,
 	}
+	// Setup is known only after the 200 leaves, which follows Start; what
+	// the engine gets is INVITE → Start, within a millisecond of it (the
+	// exact figure goes to zhiyin_sip_call_setup_seconds).
 	c.info.Setup = s.now().Sub(started)
 	startCtx, cancel := context.WithTimeout(dlg.Context(), startTimeout)
 	h, err := s.deps.Answerer.Start(startCtx, c.info, &callMedia{c: c}, 8000)

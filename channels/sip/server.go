@@ -95,7 +95,8 @@ type Server struct {
 	mediaAdv  netip.Addr
 	ctx       context.Context
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	wg        sync.WaitGroup // serving goroutines, call runs, bridged End calls
+	regDone   chan struct{}  // closed when registerLoop returned
 
 	mu        sync.Mutex
 	calls     map[string]*call // by dialog ID (ours are UAS dialogs)
@@ -222,9 +223,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.status.Registering = s.cfg.Register.Registrar != ""
 	s.mu.Unlock()
 
+	s.regDone = make(chan struct{})
 	if s.cfg.Register.Registrar != "" {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.registerLoop(s.ctx) }()
+		go func() { defer close(s.regDone); s.registerLoop(s.ctx) }()
+	} else {
+		close(s.regDone)
 	}
 	s.log.Info("sip listening", "addr", s.addr.String(), "public", s.public)
 	return nil
@@ -329,8 +332,12 @@ func (s *Server) Stop(ctx context.Context) error {
 		go func() { defer wg.Done(); c.hangup("server shutting down"); c.wait(ctx) }()
 	}
 	wg.Wait()
-	s.unregister(ctx)
 	s.cancel()
+	select {
+	case <-s.regDone:
+	case <-ctx.Done():
+	}
+	s.unregister(ctx)
 	s.udp.Close()
 	s.tcp.Close()
 	_ = s.srv.Close()
@@ -465,16 +472,20 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c.onBye(req, tx)
 }
 
-// reserve takes a call slot; false when max_calls are up or stopping.
-func (s *Server) reserve() bool {
+// reserve takes a call slot; it returns 0 or the status to refuse the
+// call with: 486 when max_calls are up, 503 while stopping.
+func (s *Server) reserve() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopping || s.slots >= s.cfg.MaxCalls {
-		return false
+	if s.stopping {
+		return 503
+	}
+	if s.slots >= s.cfg.MaxCalls {
+		return 486
 	}
 	s.slots++
 	s.met.callsActive.Set(float64(s.slots))
-	return true
+	return 0
 }
 
 func (s *Server) release() {
