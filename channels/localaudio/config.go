@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// keyPrefix is where the daemon's config file holds this section; errors
+// name keys with it.
+const keyPrefix = "channels.localaudio."
+
 // Echo policies (Config.Echo).
 const (
 	// EchoMute silences capture while we play and for Config.Tail after.
@@ -18,7 +22,7 @@ const (
 	EchoNone = "none"
 )
 
-// Config is the `localaudio:` section (the always-on kiosk line); `zhiyin
+// Config is the `channels.localaudio:` section (the always-on kiosk line); `zhiyin
 // voice --local` uses it too. The zero value is not valid; start from
 // DefaultConfig.
 type Config struct {
@@ -64,11 +68,11 @@ func DefaultConfig() Config {
 }
 
 // Validate reports every invalid field in one error wrapping ErrConfig, each
-// as "localaudio.key: what is wrong, got value".
+// as "channels.localaudio.key: what is wrong, got value".
 func (c Config) Validate() error {
 	var bad []string
 	add := func(key, format string, args ...any) {
-		bad = append(bad, "localaudio."+key+": "+fmt.Sprintf(format, args...))
+		bad = append(bad, keyPrefix+key+": "+fmt.Sprintf(format, args...))
 	}
 	if c.SampleRate < 8000 || c.SampleRate > 192000 {
 		add("sample_rate", "must be in [8000, 192000] Hz, got %d", c.SampleRate)

@@ -12,7 +12,7 @@ import (
 type Device struct {
 	// Index is PortAudio's device index (valid until the next scan).
 	Index int
-	// Name is what localaudio.input/output match; HostAPI is the backend
+	// Name is what channels.localaudio.input/output match; HostAPI is the backend
 	// ("ALSA", "JACK Audio Connection Kit", ...).
 	Name, HostAPI string
 	// MaxInput and MaxOutput are the device's channel counts; a capture
@@ -100,7 +100,7 @@ func scan() ([]Device, []*portaudio.DeviceInfo, error) {
 	return devs, infos, nil
 }
 
-// pick finds the device for localaudio.<key> (key "input" or "output"):
+// pick finds the device for channels.localaudio.<key> (key "input" or "output"):
 // the default for "", else the one whose name is name, else the one whose
 // name contains it (case-insensitive). Only devices with channels in that
 // direction count. The error wraps ErrDeviceNotFound or ErrAmbiguousDevice
@@ -129,7 +129,7 @@ func pick(devs []Device, key, name string) (int, error) {
 				return d.Index, nil
 			}
 		}
-		return 0, fmt.Errorf("%w: localaudio.%s: there is no default %s device; %s devices: %s; set localaudio.%s to one of their names (`zhiyin voice --list-devices` lists them)",
+		return 0, fmt.Errorf("%w: channels.localaudio.%s: there is no default %s device; %s devices: %s; set channels.localaudio.%s to one of their names (`zhiyin voice --list-devices` lists them)",
 			ErrDeviceNotFound, key, key, key, list(cands), key)
 	}
 	for _, d := range cands {
@@ -147,10 +147,10 @@ func pick(devs []Device, key, name string) (int, error) {
 	case 1:
 		return subs[0].Index, nil
 	case 0:
-		return 0, fmt.Errorf("%w: localaudio.%s: no %s device matches %q; %s devices: %s; set localaudio.%s to one of their names, or to \"\" for the default (`zhiyin voice --list-devices` lists them)",
+		return 0, fmt.Errorf("%w: channels.localaudio.%s: no %s device matches %q; %s devices: %s; set channels.localaudio.%s to one of their names, or to \"\" for the default (`zhiyin voice --list-devices` lists them)",
 			ErrDeviceNotFound, key, key, name, key, list(cands), key)
 	default:
-		return 0, fmt.Errorf("%w: localaudio.%s: %q matches %d %s devices: %s; set localaudio.%s to one exact name",
+		return 0, fmt.Errorf("%w: channels.localaudio.%s: %q matches %d %s devices: %s; set channels.localaudio.%s to one exact name",
 			ErrAmbiguousDevice, key, name, len(subs), key, list(subs), key)
 	}
 }

@@ -5,8 +5,8 @@ import "errors"
 // ErrConfig is wrapped by Config.Validate's error.
 var ErrConfig = errors.New("invalid localaudio config")
 
-// ErrDeviceNotFound is wrapped by Line.Run's error when localaudio.input or
-// localaudio.output names no device (or no device of that direction), or
+// ErrDeviceNotFound is wrapped by Line.Run's error when channels.localaudio.input or
+// channels.localaudio.output names no device (or no device of that direction), or
 // when there is no default device; the message lists the devices there are
 // and the config key to set.
 var ErrDeviceNotFound = errors.New("audio device not found")

@@ -55,7 +55,7 @@ func (l *Line) open() (_ *devices, err error) {
 	d.inBuf = make([]float32, l.cfg.frameLen(d.inRate))
 	inP.FramesPerBuffer = len(d.inBuf)
 	if d.in, err = portaudio.OpenStream(inP, d.inBuf); err != nil {
-		return nil, fmt.Errorf("open input device %q (localaudio.input) at %d Hz: %w", in.Name, d.inRate, err)
+		return nil, fmt.Errorf("open input device %q (channels.localaudio.input) at %d Hz: %w", in.Name, d.inRate, err)
 	}
 
 	outP := portaudio.StreamParameters{Output: portaudio.StreamDeviceParameters{Device: out, Channels: 1, Latency: out.DefaultLowOutputLatency}}
@@ -65,10 +65,10 @@ func (l *Line) open() (_ *devices, err error) {
 	d.outBuf = make([]float32, l.cfg.frameLen(d.outRate))
 	outP.FramesPerBuffer = len(d.outBuf)
 	if d.out, err = portaudio.OpenStream(outP, d.outBuf); err != nil {
-		return nil, fmt.Errorf("open output device %q (localaudio.output) at %d Hz: %w", out.Name, d.outRate, err)
+		return nil, fmt.Errorf("open output device %q (channels.localaudio.output) at %d Hz: %w", out.Name, d.outRate, err)
 	}
 	if err := d.in.Start(); err != nil {
-		return nil, fmt.Errorf("start input device %q (localaudio.input): %w", in.Name, err)
+		return nil, fmt.Errorf("start input device %q (channels.localaudio.input): %w", in.Name, err)
 	}
 	if d.inRate != l.cfg.SampleRate || d.outRate != l.cfg.SampleRate {
 		l.log.Info("localaudio: resampling for devices that refuse the configured rate",
@@ -91,12 +91,12 @@ func (l *Line) rate(p *portaudio.StreamParameters, dev *portaudio.DeviceInfo, ke
 		p.SampleRate = float64(def)
 		if err2 := portaudio.IsFormatSupported(*p, buf); err2 == nil {
 			if (int64(def)*int64(l.cfg.Frame))%int64(time.Second) != 0 {
-				return 0, fmt.Errorf("%s device %q runs at %d Hz only, where localaudio.frame %v is not a whole number of samples: set localaudio.frame to 10ms or 20ms", key, dev.Name, def, l.cfg.Frame)
+				return 0, fmt.Errorf("%s device %q runs at %d Hz only, where channels.localaudio.frame %v is not a whole number of samples: set channels.localaudio.frame to 10ms or 20ms", key, dev.Name, def, l.cfg.Frame)
 			}
 			return def, nil
 		}
 	}
-	return 0, fmt.Errorf("%s device %q (localaudio.%s) takes mono float audio neither at localaudio.sample_rate %d Hz nor at its default %g Hz: %w", key, dev.Name, key, l.cfg.SampleRate, dev.DefaultSampleRate, err)
+	return 0, fmt.Errorf("%s device %q (channels.localaudio.%s) takes mono float audio neither at channels.localaudio.sample_rate %d Hz nor at its default %g Hz: %w", key, dev.Name, key, l.cfg.SampleRate, dev.DefaultSampleRate, err)
 }
 
 // close closes the streams and releases PortAudio. Nil-safe, idempotent,
