@@ -59,7 +59,8 @@ func TestPackagedConfig(t *testing.T) {
 			return
 		}
 		for k, sub := range m {
-			if !strings.Contains(string(text), "\n"+strings.Repeat("  ", strings.Count(prefix, "."))+k+":") &&
+			indent := "\n" + strings.Repeat("  ", strings.Count(prefix, "."))
+			if !strings.Contains(string(text), indent+k+":") && !strings.Contains(string(text), indent+`"`+k+`":`) &&
 				!strings.HasPrefix(string(text), k+":") {
 				missing = append(missing, prefix+k)
 			}
@@ -105,7 +106,7 @@ func TestBadConfigs(t *testing.T) {
 		want       []string
 	}{
 		{"unknown section", "sever:\n  listen: 127.0.0.1:1\n",
-			[]string{"C:1: sever: unknown key; known keys here: asr, auth, channels, data_dir, dialogue, inference, limits, log, nlu, server, storage"}},
+			[]string{"C:1: sever: unknown key; known keys here: asr, auth, channels, data_dir, dialogue, inference, limits, log, nlu, server, storage, tts, voice"}},
 		{"typo in a key", "server:\n  lisen: 127.0.0.1:1\n",
 			[]string{"C:2: server.lisen: unknown key; known keys here: body_limit, idle_timeout, listen, max_connections, proxy_header, read_timeout, shutdown_timeout, trusted_proxies, write_timeout"}},
 		{"bad listen", "server:\n  listen: x\n",

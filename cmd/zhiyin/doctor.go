@@ -19,6 +19,8 @@ import (
 	"github.com/shirou/gopsutil/v3/disk"
 
 	"github.com/zhiyin/zhiyin/asr"
+	"github.com/zhiyin/zhiyin/asr/tts"
+	"github.com/zhiyin/zhiyin/channels/localaudio"
 	"github.com/zhiyin/zhiyin/inference"
 	"github.com/zhiyin/zhiyin/internal/doctor"
 	"github.com/zhiyin/zhiyin/internal/store"
@@ -59,6 +61,7 @@ func runDoctor(ctx context.Context, cio cmdIO, args []string) error {
 		checkListen(ctx, lc.Server.Listen), checkDisk(lc.DataDir))
 	checks = append(checks, checkASR(lc.ASR, inference.SearchDirs(lc.Inference, lc.DataDir)))
 	checks = append(checks, checkChannels(ctx, &lc.Config)...)
+	checks = append(checks, checkVoice(lc)...)
 
 	if *asJSON {
 		enc := json.NewEncoder(cio.stdout)
@@ -353,4 +356,56 @@ func checkASR(cfg asr.Config, dirs []string) doctor.Check {
 	c.Detail = "none installed (" + strings.Join(names, ", ") + "); speech requests answer 503"
 	c.Fix = "copy a SenseVoice-small or Paraformer folder (sherpa-onnx or FunASR export) here and run zhiyin models install DIR"
 	return c
+}
+
+// checkVoice checks what phone and sound-card calls need: a voice to speak
+// with (espeak-ng, a TTS model or recorded prompts), the SIP address, the
+// audio devices. Optional while no voice line is enabled.
+func checkVoice(lc *loadedConfig) []doctor.Check {
+	on := lc.Channels.SIP.Enabled || lc.Channels.LocalAudio.Enabled
+	tc := doctor.Check{Name: "speech synthesis", Optional: !on}
+	tcfg := lc.TTS
+	if tcfg.Prompts == "" {
+		tcfg.Prompts = promptsDir(lc.DataDir)
+	}
+	if v, err := tts.NewVoice(tcfg, nil, nil); err != nil {
+		tc.Detail = firstLine(err.Error())
+		tc.Fix = "apt-get install espeak-ng (the always-available Mandarin voice), or fix tts: in the configuration"
+	} else if problems := v.Check(); len(problems) > 0 {
+		tc.Detail = strings.Join(problems, "; ")
+		tc.Fix = "apt-get install espeak-ng, and make recorded prompts 8 kHz or better mono WAV files"
+	} else {
+		tc.OK, tc.Detail = true, "engine "+tcfg.Engine+"; prompts in "+tcfg.Prompts
+	}
+	checks := []doctor.Check{tc}
+	if lc.Channels.SIP.Enabled {
+		c := doctor.Check{Name: "SIP address"}
+		addr := lc.Channels.SIP.Listen
+		pc, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			pc.Close()
+			c.OK, c.Detail = true, addr+" (UDP) is free"
+		} else if errors.Is(err, syscall.EADDRINUSE) {
+			c.Detail = addr + " (UDP) is in use (a running zhiyin, or another SIP program)"
+			c.Fix = "stop the other program (`ss -lunp 'sport = :" + portOf(addr) + "'`) or change channels.sip.listen"
+		} else {
+			c.Detail = fmt.Sprintf("cannot bind %s: %v", addr, err)
+			c.Fix = "use an address of this machine in channels.sip.listen (port 5060 needs CAP_NET_BIND_SERVICE, which the unit grants)"
+		}
+		checks = append(checks, c)
+	}
+	if lc.Channels.LocalAudio.Enabled {
+		c := doctor.Check{Name: "audio devices"}
+		devs, err := localaudio.Devices()
+		switch {
+		case err != nil:
+			c.Detail, c.Fix = firstLine(err.Error()), "install libportaudio2 and check the sound card with `aplay -l`"
+		case len(devs) == 0:
+			c.Detail, c.Fix = "no audio devices", "connect a microphone and speaker, or disable channels.localaudio"
+		default:
+			c.OK, c.Detail = true, fmt.Sprintf("%d devices (zhiyin voice --list-devices)", len(devs))
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }
