@@ -168,8 +168,8 @@ func TestDebContents(t *testing.T) {
 		{"Package", "zhiyin"},
 		{"Architecture", "amd64"},
 		{"Depends", "libc6 (>= 2.34), libstdc++6 (>= 6), libgcc-s1, libportaudio2, procps"},
-		{"Recommends", "ca-certificates"},
-		{"Suggests", "espeak-ng"},
+		{"Recommends", "ca-certificates, espeak-ng"},
+		{"Suggests", ""},
 		{"Pre-Depends", ""},
 		{"Conflicts", ""},
 	} {
