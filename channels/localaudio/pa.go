@@ -17,6 +17,7 @@ var paMu sync.Mutex
 // paInit initialises PortAudio for one user (PortAudio counts them); each
 // successful call is matched by one paTerminate. Callers hold paMu.
 func paInit() error {
+	quietBackends()
 	if err := portaudio.Initialize(); err != nil {
 		return fmt.Errorf("initialise portaudio: %w", err)
 	}
