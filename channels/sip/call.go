@@ -58,6 +58,7 @@ type call struct {
 	bridge    *bridgeLeg
 
 	endOnce  sync.Once
+	acked    chan struct{} // closed once our 200 OK's wait for ACK is over (ACK or give-up)
 	endCh    chan struct{} // closed when the call starts ending
 	done     chan struct{} // closed when everything is released
 	refresh  chan struct{} // a session refresh arrived (cap 1, drop when full)
@@ -195,7 +196,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &call{
 		s: s, id: dlg.ID, callID: callIDOf(req), dlg: dlg, stream: stream, sink: &relaySink{},
 		local: local, neg: neg, hold: !neg.Send,
-		endCh: make(chan struct{}), done: make(chan struct{}),
+		acked: make(chan struct{}), endCh: make(chan struct{}), done: make(chan struct{}),
 		refresh: make(chan struct{}, 1), acks: make(chan uint32, 4), notifies: make(chan int, 8),
 	}
 	// Session timer (RFC 4028): the caller's interval if it asked for one,
@@ -284,7 +285,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	go func() { defer s.wg.Done(); c.run() }()
 	// Blocks until the ACK (retransmitting 200 on T1 doubling to T2), or
 	// until the transaction gives up (64·T1): then the session ends.
-	if err := dlg.WriteResponse(res); err != nil {
+	err = dlg.WriteResponse(res)
+	close(c.acked)
+	if err != nil {
 		select {
 		case <-c.endCh:
 		default:
@@ -366,6 +369,18 @@ func (c *call) end(reason string, bye bool) {
 
 func (c *call) hangup(reason string) { c.end(reason, true) }
 
+// waitAcked blocks until our 200 OK was ACKed (or given up on): no request
+// of ours may go out in the dialog before (RFC 3261 §15, and the dialog's
+// state is only settled then).
+func (c *call) waitAcked(ctx context.Context) error {
+	select {
+	case <-c.acked:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // wait blocks until the call is released or ctx ends.
 func (c *call) wait(ctx context.Context) {
 	select {
@@ -386,7 +401,9 @@ func (c *call) teardown() {
 	}
 	if bye {
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
-		if err := c.dlg.Bye(ctx); err != nil {
+		if err := c.waitAcked(ctx); err != nil {
+			c.s.log.Debug("sip bye: no ACK yet", logCallID, c.callID, logErr, err)
+		} else if err := c.dlg.Bye(ctx); err != nil {
 			c.s.log.Debug("sip bye", logCallID, c.callID, logErr, err)
 		}
 		cancel()
@@ -606,6 +623,9 @@ func direction(n media.Negotiated) media.Direction {
 func (c *call) sendRefresh() error {
 	ctx, cancel := context.WithTimeout(c.s.ctx, 32*time.Second)
 	defer cancel()
+	if err := c.waitAcked(ctx); err != nil {
+		return fmt.Errorf("session refresh: %w", err)
+	}
 	method := sip.INVITE
 	if allows(c.dlg.InviteRequest, "UPDATE") {
 		method = sip.UPDATE

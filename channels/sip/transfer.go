@@ -45,6 +45,9 @@ func (c *call) transfer(ctx context.Context, target string) error {
 		ctx, cancel = context.WithTimeout(ctx, transferTimeout)
 		defer cancel()
 	}
+	if err := c.waitAcked(ctx); err != nil {
+		return fmt.Errorf("transfer: call not confirmed: %v: %w", err, ErrTransferFailed)
+	}
 	if c.s.cfg.Transfer == TransferBridge {
 		return c.bridgeTo(ctx, uri)
 	}
