@@ -383,6 +383,30 @@ func TestSippCall(t *testing.T) {
 	}
 	checkOurRTP(t, got)
 	waitCalls(t, s, 0)
+	fams, err := s.deps.Metrics.(prometheus.Gatherer).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			switch {
+			case f.GetName() == "zhiyin_sip_requests_total" && m.GetLabel()[0].GetValue() == "200" && m.GetLabel()[1].GetValue() == "INVITE" // labels sorted: code, method:
+				seen[f.GetName()] = fmt.Sprint(m.GetCounter().GetValue())
+			case f.GetName() == "zhiyin_sip_call_setup_seconds", f.GetName() == "zhiyin_sip_rtp_jitter_seconds":
+				seen[f.GetName()] = fmt.Sprint(m.GetHistogram().GetSampleCount())
+			case f.GetName() == "zhiyin_sip_calls_active":
+				seen[f.GetName()] = fmt.Sprint(m.GetGauge().GetValue())
+			}
+		}
+	}
+	want := map[string]string{"zhiyin_sip_requests_total": "1", "zhiyin_sip_call_setup_seconds": "1",
+		"zhiyin_sip_rtp_jitter_seconds": "1", "zhiyin_sip_calls_active": "0"}
+	for k, v := range want {
+		if seen[k] != v {
+			t.Errorf("%s = %q, want %s", k, seen[k], v)
+		}
+	}
 }
 
 // checkOurRTP checks what our stream sent to the caller's advertised port:
@@ -758,5 +782,53 @@ func TestSippBridgeTransfer(t *testing.T) {
 	s.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d agent legs left", n)
+	}
+}
+
+func TestSippCallTCP(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	a.onStart = func(h *testHandler) {
+		time.Sleep(300 * time.Millisecond)
+		h.m.Hangup("done")
+	}
+	s := startServer(t, a, nil)
+	out, err := runSipp(t, s, sippRun{scenario: "uac_wait_bye.xml", args: []string{"-t", "t1"}})
+	if err != nil {
+		t.Fatalf("sipp over TCP: %v\n%s", err, tail(out, 3000))
+	}
+	waitEnd(t, waitHandler(t, a))
+	waitCalls(t, s, 0)
+}
+
+func TestStopHangsUpCalls(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	s := startServer(t, a, nil)
+	res := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = runSipp(t, s, sippRun{scenario: "uac_wait_bye.xml"})
+		res <- err
+	}()
+	h := waitHandler(t, a)
+	waitCalls(t, s, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("sipp never got our BYE: %v\n%s", err, tail(out, 3000))
+	}
+	if r := waitEnd(t, h); r != "server shutting down" {
+		t.Errorf("end reason %q", r)
+	}
+	if st := s.Status(); st.Listening || st.Calls != 0 {
+		t.Errorf("status after Stop: %+v", st)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
 	}
 }
