@@ -204,6 +204,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 		for j := 0; j < n; j++ {
 			calls = append(calls, r.call(fmt.Sprintf("load-%d-%d", i, j), newLine(b)))
 		}
+		turns0 := len(r.dlg.all())
 		var ru0, ru1 syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		t0 := time.Now()
@@ -230,7 +231,7 @@ func BenchmarkConcurrentCalls(b *testing.B) {
 			dropped += c.dropped.Load()
 		}
 		time.Sleep(time.Second)
-		turns := len(r.dlg.all())
+		turns := len(r.dlg.all()) - turns0
 		for _, c := range calls {
 			c.End("bye")
 		}
