@@ -391,7 +391,7 @@ func TestSippCall(t *testing.T) {
 	for _, f := range fams {
 		for _, m := range f.GetMetric() {
 			switch {
-			case f.GetName() == "zhiyin_sip_requests_total" && m.GetLabel()[0].GetValue() == "200" && m.GetLabel()[1].GetValue() == "INVITE" // labels sorted: code, method:
+			case f.GetName() == "zhiyin_sip_requests_total" && m.GetLabel()[0].GetValue() == "200" && m.GetLabel()[1].GetValue() == "INVITE": // labels sorted: code, method
 				seen[f.GetName()] = fmt.Sprint(m.GetCounter().GetValue())
 			case f.GetName() == "zhiyin_sip_call_setup_seconds", f.GetName() == "zhiyin_sip_rtp_jitter_seconds":
 				seen[f.GetName()] = fmt.Sprint(m.GetHistogram().GetSampleCount())
