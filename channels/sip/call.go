@@ -59,6 +59,8 @@ type call struct {
 
 	endOnce  sync.Once
 	acked    chan struct{} // closed once our 200 OK's wait for ACK is over (ACK or give-up)
+	ackCh    chan struct{} // closed when the ACK for our 200 OK arrives
+	ackOnce  sync.Once
 	endCh    chan struct{} // closed when the call starts ending
 	done     chan struct{} // closed when everything is released
 	refresh  chan struct{} // a session refresh arrived (cap 1, drop when full)
@@ -196,7 +198,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &call{
 		s: s, id: dlg.ID, callID: callIDOf(req), dlg: dlg, stream: stream, sink: &relaySink{},
 		local: local, neg: neg, hold: !neg.Send,
-		acked: make(chan struct{}), endCh: make(chan struct{}), done: make(chan struct{}),
+		acked: make(chan struct{}), ackCh: make(chan struct{}), endCh: make(chan struct{}), done: make(chan struct{}),
 		refresh: make(chan struct{}, 1), acks: make(chan uint32, 4), notifies: make(chan int, 8),
 	}
 	// Session timer (RFC 4028): the caller's interval if it asked for one,
@@ -283,9 +285,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	log.Info("sip call answered", "codec", neg.Codec.Name, "setup_ms", setup.Milliseconds())
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); c.run() }()
-	// Blocks until the ACK (retransmitting 200 on T1 doubling to T2), or
-	// until the transaction gives up (64·T1): then the session ends.
-	err = dlg.WriteResponse(res)
+	err = c.answer(tx, res)
 	close(c.acked)
 	if err != nil {
 		select {
@@ -293,6 +293,52 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		default:
 			log.Warn("sip call: no ACK for our 200 OK; hanging up", logErr, err)
 			c.end("no ACK", true)
+		}
+	}
+}
+
+// errNoAck is answer's error when the caller never ACKed our 200 OK.
+var errNoAck = errors.New("no ACK for 200 OK")
+
+// answer sends the 200 OK and waits for its ACK (RFC 3261 §13.3.1.4):
+// over UDP it retransmits from T1 doubling to T2; after 64·T1 without an
+// ACK the session is to end. The server transaction does not retransmit
+// 2xx itself (RFC 6026), and sipgo's own wait has no overall bound.
+func (c *call) answer(tx sip.ServerTransaction, res *sip.Response) error {
+	if res.Contact() == nil {
+		h := c.s.dialogUA(c.dlg.InviteRequest).ContactHDR
+		res.AppendHeader(&h)
+	}
+	c.dlg.InviteResponse = res
+	if err := tx.Respond(res); err != nil {
+		return fmt.Errorf("send 200 OK: %w", err)
+	}
+	reliable := !strings.EqualFold(c.dlg.InviteRequest.Transport(), "udp")
+	wait := sip.T1
+	deadline := time.NewTimer(c.s.ackTimeout)
+	defer deadline.Stop()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ackCh:
+			return nil
+		case <-c.endCh:
+			return nil
+		case <-deadline.C:
+			// The transaction is over for us, and RFC 3261 §15 lets the BYE
+			// go out once it timed out. sipgo's dialog ends itself when the
+			// INVITE transaction dies before it is confirmed (and then sends
+			// no BYE), so mark it confirmed first, as the ACK would have.
+			_ = c.dlg.ReadAck(c.dlg.InviteRequest, nil)
+			tx.Terminate()
+			return errNoAck
+		case <-t.C:
+			if !reliable {
+				_ = tx.Respond(res)
+			}
+			wait = min(2*wait, sip.T2)
+			t.Reset(wait)
 		}
 	}
 }
@@ -438,6 +484,7 @@ func (c *call) onAck(req *sip.Request) {
 	}
 	if cseq.SeqNo == c.dlg.InviteRequest.CSeq().SeqNo {
 		_ = c.dlg.ReadAck(req, nil)
+		c.ackOnce.Do(func() { close(c.ackCh) })
 		return
 	}
 	select {

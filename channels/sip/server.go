@@ -80,6 +80,8 @@ type Server struct {
 	// minSE is the smallest session interval we accept (RFC 4028 Min-SE,
 	// 90 s; tests shorten it to watch timers fire).
 	minSE time.Duration
+	// ackTimeout is how long our 200 OK waits for its ACK (64·T1 = 32 s).
+	ackTimeout time.Duration
 
 	// Set by Start.
 	ua        *sipgo.UserAgent
@@ -117,7 +119,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("sip: Deps.Answerer is required")
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, now: deps.Now,
-		calls: map[string]*call{}, agents: map[string]*call{}, minSE: minSessionExpires}
+		calls: map[string]*call{}, agents: map[string]*call{}, minSE: minSessionExpires, ackTimeout: 64 * sip.T1}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -832,3 +832,17 @@ func TestStopHangsUpCalls(t *testing.T) {
 		t.Errorf("second Stop: %v", err)
 	}
 }
+
+func TestSippNoAck(t *testing.T) {
+	needSipp(t)
+	a := newTestAnswerer()
+	s := startServer(t, a, nil, func(s *Server) { s.ackTimeout = 1500 * time.Millisecond })
+	out, err := runSipp(t, s, sippRun{scenario: "uac_no_ack.xml"})
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 3000))
+	}
+	if r := waitEnd(t, waitHandler(t, a)); r != "no ACK" {
+		t.Errorf("end reason %q", r)
+	}
+	waitCalls(t, s, 0)
+}
