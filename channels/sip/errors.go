@@ -2,10 +2,6 @@ package sip
 
 import "errors"
 
-// ErrBusy is returned inside the INVITE path when max_calls calls are up
-// (the caller gets 486 Busy Here).
-var ErrBusy = errors.New("all lines busy")
-
 // ErrTransferFailed is returned by Media.Transfer when the peer refused the
 // REFER, reported a failed transfer in a NOTIFY, or the agent did not answer
 // a bridged call; the voice engine apologises and keeps the call.
