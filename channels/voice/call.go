@@ -847,7 +847,7 @@ func (c *call) doTurn(j *job) {
 	c.e.m.turnsDone.Inc()
 	c.saveTurn(tr)
 	if handoff && c.ctx.Err() == nil {
-		c.transfer()
+		c.transfer(len(us) == 0)
 	}
 }
 
@@ -863,12 +863,16 @@ func (c *call) respond(text string) (channels.Answer, error) {
 	return ans, err
 }
 
-// transfer says so and hands the call to a person. Media.Transfer runs in
-// its own goroutine: a transport may call End from inside it.
-func (c *call) transfer() {
-	s := c.begin(&job{})
-	c.speak(s, []utterance{{"", c.cfg.Texts.Transfer}})
-	c.endSpeaking(s)
+// transfer hands the call to a person, first saying texts.transfer when
+// announce is set (the dialogue's own hand-off reply, when it gave one, was
+// already said). Media.Transfer runs in its own goroutine: a transport may
+// call End from inside it.
+func (c *call) transfer(announce bool) {
+	if announce {
+		s := c.begin(&job{})
+		c.speak(s, []utterance{{"", c.cfg.Texts.Transfer}})
+		c.endSpeaking(s)
+	}
 	if c.ctx.Err() != nil {
 		return
 	}
@@ -899,7 +903,7 @@ func (c *call) transfer() {
 	if !errors.Is(err, ErrTransferUnsupported) {
 		c.e.log.Warn("voice call: transfer failed", logKeyCall, c.info.ID, logKeyError, err)
 	}
-	s = c.begin(&job{bargeable: true, epoch: c.curEpoch()})
+	s := c.begin(&job{bargeable: true, epoch: c.curEpoch()})
 	c.speak(s, []utterance{{"", c.cfg.Texts.TransferFailed}})
 	c.endSpeaking(s)
 }

@@ -63,8 +63,10 @@ type VADConfig struct {
 
 // Texts are what the engine says on its own.
 type Texts struct {
-	Reprompt       string `yaml:"reprompt"`
-	Goodbye        string `yaml:"goodbye"`
+	Reprompt string `yaml:"reprompt"`
+	Goodbye  string `yaml:"goodbye"`
+	// Transfer is said before handing the call to a person when the
+	// dialogue's hand-off turn gave no reply of its own.
 	Transfer       string `yaml:"transfer"`
 	TransferFailed string `yaml:"transfer_failed"`
 	Error          string `yaml:"error"`
