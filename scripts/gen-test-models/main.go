@@ -2,7 +2,8 @@
 // (inference/testmodels) into a folder, one sub-folder per model holding
 // model.onnx and its model.yaml manifest, and the ASR contract models
 // (asr/asrtest: release folders shaped like the real SenseVoice and
-// Paraformer ones, without model.yaml) into its asr/ sub-folder:
+// Paraformer ones, without model.yaml) into its asr/ sub-folder, and the TTS
+// contract models (asr/tts/ttstest: VITS, Matcha, vocos) into tts/:
 //
 //	go run ./scripts/gen-test-models            # writes models/testdata
 //	go run ./scripts/gen-test-models -out DIR
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 
 	"github.com/zhiyin/zhiyin/asr/asrtest"
+	"github.com/zhiyin/zhiyin/asr/tts/ttstest"
 	"github.com/zhiyin/zhiyin/inference/testmodels"
 )
 
@@ -56,6 +58,13 @@ func write(out string) error {
 		for _, file := range f.Files {
 			fmt.Printf("%s (%d bytes)\n", filepath.Join(dir, file.Name), len(file.Data))
 		}
+	}
+	for _, f := range ttstest.All() {
+		dir, err := ttstest.Write(filepath.Join(out, "tts"), f)
+		if err != nil {
+			return err
+		}
+		fmt.Println(dir)
 	}
 	return nil
 }
