@@ -2,13 +2,10 @@ package localaudio
 
 import (
 	"fmt"
-	"strings"
 	"time"
-)
 
-// keyPrefix is where the daemon's config file holds this section; errors
-// name keys with it.
-const keyPrefix = "channels.localaudio."
+	"github.com/zhiyin/zhiyin/internal/config"
+)
 
 // Echo policies (Config.Echo).
 const (
@@ -67,39 +64,42 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every invalid field in one error wrapping ErrConfig, each
-// as "channels.localaudio.key: what is wrong, got value".
-func (c Config) Validate() error {
-	var bad []string
-	add := func(key, format string, args ...any) {
-		bad = append(bad, keyPrefix+key+": "+fmt.Sprintf(format, args...))
-	}
+// Validate implements config.Validatable: it records every invalid field
+// on v, keys relative to the section, each as "what is wrong, got value".
+// It checks the section whether or not it is enabled: `zhiyin voice
+// --local` uses it too.
+func (c *Config) Validate(v *config.Validator) {
 	if c.SampleRate < 8000 || c.SampleRate > 192000 {
-		add("sample_rate", "must be in [8000, 192000] Hz, got %d", c.SampleRate)
+		v.Errorf("sample_rate", "must be in [8000, 192000] Hz, got %d", c.SampleRate)
 	}
 	switch {
 	case c.Frame < 5*time.Millisecond || c.Frame > 100*time.Millisecond:
-		add("frame", "must be in [5ms, 100ms], got %v", c.Frame)
+		v.Errorf("frame", "must be in [5ms, 100ms], got %v", c.Frame)
 	case c.SampleRate >= 8000 && c.SampleRate <= 192000 &&
 		(int64(c.SampleRate)*int64(c.Frame))%int64(time.Second) != 0:
-		add("frame", "must be a whole number of samples at sample_rate %d, got %v", c.SampleRate, c.Frame)
+		v.Errorf("frame", "must be a whole number of samples at sample_rate %d, got %v", c.SampleRate, c.Frame)
 	}
 	switch c.Echo {
 	case EchoMute, EchoGate, EchoNone:
 	default:
-		add("echo", "must be %q, %q or %q, got %q", EchoMute, EchoGate, EchoNone, c.Echo)
+		v.Errorf("echo", "must be %q, %q or %q, got %q", EchoMute, EchoGate, EchoNone, c.Echo)
 	}
 	if !(c.GateDB > 0 && c.GateDB <= 60) {
-		add("gate_db", "must be in (0, 60], got %v", c.GateDB)
+		v.Errorf("gate_db", "must be in (0, 60], got %v", c.GateDB)
 	}
 	if c.Tail < 0 || c.Tail > 5*time.Second {
-		add("tail", "must be in [0, 5s], got %v", c.Tail)
+		v.Errorf("tail", "must be in [0, 5s], got %v", c.Tail)
 	}
 	if c.Restart < 0 || c.Restart > time.Hour {
-		add("restart", "must be in [0, 1h], got %v", c.Restart)
+		v.Errorf("restart", "must be in [0, 1h], got %v", c.Restart)
 	}
-	if len(bad) > 0 {
-		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(bad, "; "))
+}
+
+// validate checks cfg as the configuration check does: every problem in
+// one error wrapping ErrConfig and the config.Errors (for New).
+func validate(cfg Config) error {
+	if err := config.Validate(&cfg); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }

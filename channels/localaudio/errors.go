@@ -2,7 +2,8 @@ package localaudio
 
 import "errors"
 
-// ErrConfig is wrapped by Config.Validate's error.
+// ErrConfig is wrapped by New's error when the config is invalid (with the
+// config.Errors naming each key).
 var ErrConfig = errors.New("invalid localaudio config")
 
 // ErrDeviceNotFound is wrapped by Line.Run's error when channels.localaudio.input or

@@ -60,7 +60,7 @@ type Stats struct {
 // New checks cfg and returns a Line that answers with a. It does no I/O;
 // devices are opened by Run. A nil log discards.
 func New(cfg Config, a voice.Answerer, log *slog.Logger) (*Line, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return nil, err
 	}
 	if a == nil {

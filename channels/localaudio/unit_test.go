@@ -8,33 +8,36 @@ import (
 	"time"
 
 	"github.com/zhiyin/zhiyin/channels/voice"
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	def := DefaultConfig()
+	if err := config.Validate(&def); err != nil {
 		t.Fatalf("default config: %v", err)
 	}
 	for _, tc := range []struct {
 		key string
 		mod func(*Config)
 	}{
-		{"localaudio.sample_rate", func(c *Config) { c.SampleRate = 4000 }},
-		{"localaudio.frame", func(c *Config) { c.Frame = time.Second }},
-		{"localaudio.frame", func(c *Config) { c.SampleRate = 11025; c.Frame = 10*time.Millisecond + time.Microsecond }},
-		{"localaudio.echo", func(c *Config) { c.Echo = "cancel" }},
-		{"localaudio.gate_db", func(c *Config) { c.GateDB = 0 }},
-		{"localaudio.tail", func(c *Config) { c.Tail = -time.Millisecond }},
-		{"localaudio.restart", func(c *Config) { c.Restart = 2 * time.Hour }},
+		{"sample_rate", func(c *Config) { c.SampleRate = 4000 }},
+		{"frame", func(c *Config) { c.Frame = time.Second }},
+		{"frame", func(c *Config) { c.SampleRate = 11025; c.Frame = 10*time.Millisecond + time.Microsecond }},
+		{"echo", func(c *Config) { c.Echo = "cancel" }},
+		{"gate_db", func(c *Config) { c.GateDB = 0 }},
+		{"tail", func(c *Config) { c.Tail = -time.Millisecond }},
+		{"restart", func(c *Config) { c.Restart = 2 * time.Hour }},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			c := DefaultConfig()
 			tc.mod(&c)
-			err := c.Validate()
-			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.key+":") {
-				t.Fatalf("Validate() = %v, want ErrConfig naming %s", err, tc.key)
+			var es config.Errors
+			if err := config.Validate(&c); !errors.As(err, &es) || len(es) != 1 || es[0].Path != tc.key {
+				t.Fatalf("config.Validate = %v, want one problem at %s", err, tc.key)
 			}
-			if _, err := New(c, answererFunc(nil), nil); !errors.Is(err, ErrConfig) {
-				t.Fatalf("New accepted an invalid config: %v", err)
+			_, err := New(c, answererFunc(nil), nil)
+			if !errors.Is(err, ErrConfig) || !errors.As(err, &es) || !strings.Contains(err.Error(), tc.key+":") {
+				t.Fatalf("New = %v, want ErrConfig naming %s", err, tc.key)
 			}
 		})
 	}

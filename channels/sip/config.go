@@ -1,7 +1,6 @@
 package sip
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,9 +9,10 @@ import (
 	"time"
 
 	"github.com/zhiyin/zhiyin/channels/sip/media"
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
-// Config is the `sip:` section of zhiyin.yaml.
+// Config is the `channels.sip:` section of zhiyin.yaml.
 type Config struct {
 	// Enabled turns the SIP line on.
 	Enabled bool `yaml:"enabled"`
@@ -50,7 +50,7 @@ type Config struct {
 	UserAgent string `yaml:"user_agent"`
 }
 
-// AuthConfig is `sip.auth`: the credentials callers must present.
+// AuthConfig is `channels.sip.auth`: the credentials callers must present.
 type AuthConfig struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
@@ -58,7 +58,7 @@ type AuthConfig struct {
 	Realm string `yaml:"realm"`
 }
 
-// RegisterConfig is `sip.register`: registration of our Contact.
+// RegisterConfig is `channels.sip.register`: registration of our Contact.
 type RegisterConfig struct {
 	// Registrar is the registrar's SIP URI or host[:port].
 	Registrar string `yaml:"registrar"`
@@ -98,59 +98,69 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the section; messages name the yaml keys.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("sip.%s: %s", key, fmt.Sprintf(format, a...)))
+// Validate implements config.Validatable: it records every invalid
+// setting on v, keys relative to the section. A disabled section is not
+// checked (New checks its config as enabled); Media's own ranges are
+// checked in any case, by the configuration walker calling
+// media.Config.Validate (its defaults are always valid).
+func (c *Config) Validate(v *config.Validator) {
+	if !c.Enabled {
+		return
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("listen", "want host:port such as 0.0.0.0:5060: %v", err)
+		v.Errorf("listen", "want host:port such as 0.0.0.0:5060: %v", err)
 	}
 	if _, err := parsePortRange(c.RTPPorts); err != nil {
-		bad("rtp_ports", "%v", err)
+		v.Errorf("rtp_ports", "%v", err)
 	}
-	for _, p := range c.Peers {
+	for i, p := range c.Peers {
 		if _, err := parsePeer(p); err != nil {
-			bad("peers", "%q is neither an IP nor a CIDR", p)
+			v.Errorf(fmt.Sprintf("peers[%d]", i), "%q is neither an IP nor a CIDR", p)
 		}
 	}
 	if (c.Auth.Username == "") != (c.Auth.Password == "") {
-		bad("auth", "username and password are set together")
+		v.Errorf("auth", "username and password are set together")
 	}
 	if c.Register.Registrar != "" {
+		reg := v.Sub("register")
 		if c.Register.Username == "" {
-			bad("register.username", "required when register.registrar is set")
+			reg.Errorf("username", "required when register.registrar is set")
 		}
 		if c.Register.Expires < time.Minute {
-			bad("register.expires", "at least 1m (got %s)", c.Register.Expires)
+			reg.Errorf("expires", "at least 1m (got %s)", c.Register.Expires)
 		}
 	}
 	if c.MaxCalls < 1 {
-		bad("max_calls", "at least 1 (got %d)", c.MaxCalls)
+		v.Errorf("max_calls", "at least 1 (got %d)", c.MaxCalls)
 	}
 	switch c.Transfer {
 	case TransferRefer, "":
 	case TransferBridge:
 		if c.Agent == "" {
-			bad("agent", "required with transfer: bridge (the SIP URI we call)")
+			v.Errorf("agent", "required with transfer: bridge (the SIP URI we call)")
 		}
 	default:
-		bad("transfer", "%q: want refer or bridge", c.Transfer)
+		v.Errorf("transfer", "%q: want refer or bridge", c.Transfer)
 	}
 	if c.Agent != "" && !strings.HasPrefix(strings.ToLower(c.Agent), "sip:") {
-		bad("agent", "%q: want a SIP URI such as sip:queue@pbx.example", c.Agent)
+		v.Errorf("agent", "%q: want a SIP URI such as sip:queue@pbx.example", c.Agent)
 	}
 	if c.SessionExpires < minSessionExpires {
-		bad("session_expires", "at least 90s (RFC 4028 Min-SE; got %s)", c.SessionExpires)
+		v.Errorf("session_expires", "at least 90s (RFC 4028 Min-SE; got %s)", c.SessionExpires)
 	}
 	if _, err := c.codecs(); err != nil {
-		bad("codecs", "%v", err)
+		v.Errorf("codecs", "%v", err)
 	}
-	if err := c.Media.Validate(); err != nil {
-		bad("media", "%v", err)
+}
+
+// validate checks cfg as enabled (New is asked for a server), as the
+// daemon's configuration check does, every problem in one error.
+func validate(cfg Config) error {
+	cfg.Enabled = true
+	if err := config.Validate(&cfg); err != nil {
+		return fmt.Errorf("sip config: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (c Config) codecs() ([]media.Codec, error) {

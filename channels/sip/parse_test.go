@@ -1,12 +1,15 @@
 package sip
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 func TestParseDTMFInfo(t *testing.T) {
@@ -104,33 +107,65 @@ func TestDigestAuth(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	def := DefaultConfig()
+	def.Enabled = true
+	if err := config.Validate(&def); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	for _, tc := range []struct {
 		mutate func(*Config)
 		key    string
 	}{
-		{func(c *Config) { c.Listen = "5060" }, "sip.listen"},
-		{func(c *Config) { c.RTPPorts = "20000" }, "sip.rtp_ports"},
-		{func(c *Config) { c.RTPPorts = "20000-10000" }, "sip.rtp_ports"},
-		{func(c *Config) { c.Peers = []string{"10.0.0.0/33"} }, "sip.peers"},
-		{func(c *Config) { c.Auth.Username = "u" }, "sip.auth"},
-		{func(c *Config) { c.Register.Registrar = "pbx" }, "sip.register.username"},
-		{func(c *Config) { c.MaxCalls = 0 }, "sip.max_calls"},
-		{func(c *Config) { c.Transfer = "attended" }, "sip.transfer"},
-		{func(c *Config) { c.Transfer = TransferBridge }, "sip.agent"},
-		{func(c *Config) { c.Agent = "queue@pbx" }, "sip.agent"},
-		{func(c *Config) { c.SessionExpires = time.Minute }, "sip.session_expires"},
-		{func(c *Config) { c.Codecs = []string{"G729"} }, "sip.codecs"},
+		{func(c *Config) { c.Listen = "5060" }, "listen"},
+		{func(c *Config) { c.RTPPorts = "20000" }, "rtp_ports"},
+		{func(c *Config) { c.RTPPorts = "20000-10000" }, "rtp_ports"},
+		{func(c *Config) { c.Peers = []string{"10.0.0.1", "10.0.0.0/33"} }, "peers[1]"},
+		{func(c *Config) { c.Auth.Username = "u" }, "auth"},
+		{func(c *Config) { c.Register.Registrar = "pbx" }, "register.username"},
+		{func(c *Config) {
+			c.Register.Registrar = "pbx"
+			c.Register.Username = "u"
+			c.Register.Expires = time.Second
+		}, "register.expires"},
+		{func(c *Config) { c.MaxCalls = 0 }, "max_calls"},
+		{func(c *Config) { c.Transfer = "attended" }, "transfer"},
+		{func(c *Config) { c.Transfer = TransferBridge }, "agent"},
+		{func(c *Config) { c.Agent = "queue@pbx" }, "agent"},
+		{func(c *Config) { c.SessionExpires = time.Minute }, "session_expires"},
+		{func(c *Config) { c.Codecs = []string{"G729"} }, "codecs"},
+		{func(c *Config) { c.Media.Jitter = time.Millisecond }, "media.jitter"},
 	} {
 		c := DefaultConfig()
+		c.Enabled = true
 		tc.mutate(&c)
-		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.key) {
-			t.Errorf("want an error naming %s, got %v", tc.key, err)
+		if err := config.Validate(&c); !hasPath(err, tc.key) {
+			t.Errorf("want an error at %s, got %v", tc.key, err)
+		}
+		// New checks its config as enabled.
+		c.Enabled = false
+		if _, err := New(c, Deps{Answerer: newTestAnswerer()}); err == nil || !strings.Contains(err.Error(), tc.key+":") {
+			t.Errorf("New: want an error naming %s, got %v", tc.key, err)
+		}
+		// A disabled section is not checked, except media's own ranges.
+		err := config.Validate(&c)
+		if strings.HasPrefix(tc.key, "media.") != (err != nil) {
+			t.Errorf("disabled, bad %s: %v", tc.key, err)
 		}
 	}
+}
+
+// hasPath reports whether err is config.Errors holding a problem at path.
+func hasPath(err error, path string) bool {
+	var es config.Errors
+	if !errors.As(err, &es) {
+		return false
+	}
+	for _, e := range es {
+		if e.Path == path {
+			return true
+		}
+	}
+	return false
 }
 
 func TestPeerAllowed(t *testing.T) {

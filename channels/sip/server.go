@@ -112,7 +112,7 @@ type Server struct {
 
 // New checks cfg and builds a Server; it does no I/O.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return nil, err
 	}
 	if deps.Answerer == nil {

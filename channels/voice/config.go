@@ -1,16 +1,18 @@
 package voice
 
 import (
-	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 	"unicode/utf8"
 
 	"github.com/zhiyin/zhiyin/asr/vad"
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 // Config is the `voice:` section: how calls take turns, time out and are
-// recorded. Start from DefaultConfig; Validate before New.
+// recorded. Start from DefaultConfig; New validates it.
 type Config struct {
 	// EndSilence is the silence that ends the caller's turn.
 	EndSilence time.Duration `yaml:"end_silence"`
@@ -126,77 +128,86 @@ func isDigit(r rune) bool {
 	return (r >= '0' && r <= '9') || r == '*' || r == '#' || (r >= 'A' && r <= 'D')
 }
 
-// Validate reports every invalid setting, each naming its yaml key.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("voice.%s: %s", key, fmt.Sprintf(format, a...)))
-	}
+// Validate implements config.Validatable: it records every invalid
+// setting on v, keys relative to the section (config.Validate(&cfg) gives
+// them as one error, as New does).
+func (c *Config) Validate(v *config.Validator) {
 	if c.EndSilence < 100*time.Millisecond || c.EndSilence > 10*time.Second {
-		bad("end_silence", "%v is outside 100ms..10s", c.EndSilence)
+		v.Errorf("end_silence", "%v is outside 100ms..10s", c.EndSilence)
 	}
 	if c.QuickSilence < 64*time.Millisecond || c.QuickSilence > c.EndSilence {
-		bad("quick_silence", "%v must be at least 64ms and not above end_silence (%v)", c.QuickSilence, c.EndSilence)
+		v.Errorf("quick_silence", "%v must be at least 64ms and not above end_silence (%v)", c.QuickSilence, c.EndSilence)
 	}
 	if c.QuickConfidence < 0 || c.QuickConfidence > 1 {
-		bad("quick_confidence", "%v is outside 0..1 (0 disables the quick end)", c.QuickConfidence)
+		v.Errorf("quick_confidence", "%v is outside 0..1 (0 disables the quick end)", c.QuickConfidence)
 	}
+	vv := v.Sub("vad")
 	if c.VAD.Threshold <= 0 || c.VAD.Threshold >= 1 {
-		bad("vad.threshold", "%v is outside (0,1)", c.VAD.Threshold)
+		vv.Errorf("threshold", "%v is outside (0,1)", c.VAD.Threshold)
 	}
 	if c.VAD.MinSpeech < 32*time.Millisecond || c.VAD.MinSpeech > 2*time.Second {
-		bad("vad.min_speech", "%v is outside 32ms..2s", c.VAD.MinSpeech)
+		vv.Errorf("min_speech", "%v is outside 32ms..2s", c.VAD.MinSpeech)
 	}
 	if c.VAD.SpeechPad < 0 || 2*c.VAD.SpeechPad > c.QuickSilence {
-		bad("vad.speech_pad", "%v must be at least 0 and at most half of quick_silence (%v)", c.VAD.SpeechPad, c.QuickSilence)
+		vv.Errorf("speech_pad", "%v must be at least 0 and at most half of quick_silence (%v)", c.VAD.SpeechPad, c.QuickSilence)
 	}
 	if c.VAD.MaxSpeech < 5*time.Second || c.VAD.MaxSpeech > 2*time.Minute {
-		bad("vad.max_speech", "%v is outside 5s..2m", c.VAD.MaxSpeech)
+		vv.Errorf("max_speech", "%v is outside 5s..2m", c.VAD.MaxSpeech)
 	}
 	if c.NoInput < time.Second {
-		bad("no_input", "%v is below 1s", c.NoInput)
+		v.Errorf("no_input", "%v is below 1s", c.NoInput)
 	}
 	if c.MaxNoInput < 0 || c.MaxNoInput > 10 {
-		bad("max_no_input", "%d is outside 0..10", c.MaxNoInput)
+		v.Errorf("max_no_input", "%d is outside 0..10", c.MaxNoInput)
 	}
 	if c.MaxDuration < time.Minute {
-		bad("max_duration", "%v is below 1m", c.MaxDuration)
+		v.Errorf("max_duration", "%v is below 1m", c.MaxDuration)
 	}
+	texts := v.Sub("texts")
 	if c.Texts.Goodbye == "" {
-		bad("texts.goodbye", "required (said before the bot hangs up)")
+		texts.Errorf("goodbye", "required (said before the bot hangs up)")
 	}
 	if c.Texts.Error == "" {
-		bad("texts.error", "required (a failed turn must never leave the caller in silence)")
+		texts.Errorf("error", "required (a failed turn must never leave the caller in silence)")
 	}
 	if c.Texts.Transfer == "" || c.Texts.TransferFailed == "" {
-		bad("texts.transfer", "texts.transfer and texts.transfer_failed are required")
+		texts.Errorf("transfer", "texts.transfer and texts.transfer_failed are required")
 	}
 	if c.MaxNoInput > 0 && c.Texts.Reprompt == "" {
-		bad("texts.reprompt", "required while max_no_input is above 0")
+		texts.Errorf("reprompt", "required while max_no_input is above 0")
 	}
+	dtmf := v.Sub("dtmf")
 	if t := c.DTMF.Terminator; t != "" {
 		r, n := utf8.DecodeRuneInString(t)
 		if n != len(t) || !isDigit(r) {
-			bad("dtmf.terminator", "%q is not one keypad key (0-9, *, #, A-D) or empty", t)
+			dtmf.Errorf("terminator", "%q is not one keypad key (0-9, *, #, A-D) or empty", t)
 		}
 	}
 	if c.DTMF.InterDigit < 500*time.Millisecond || c.DTMF.InterDigit > 30*time.Second {
-		bad("dtmf.inter_digit", "%v is outside 500ms..30s", c.DTMF.InterDigit)
+		dtmf.Errorf("inter_digit", "%v is outside 500ms..30s", c.DTMF.InterDigit)
 	}
-	for k, v := range c.DTMF.Menu {
+	for _, k := range slices.Sorted(maps.Keys(c.DTMF.Menu)) { // sorted: the same report every time
 		r, n := utf8.DecodeRuneInString(k)
 		if n != len(k) || !isDigit(r) {
-			bad("dtmf.menu", "key %q is not one keypad key (0-9, *, #, A-D)", k)
+			dtmf.Errorf("menu", "key %q is not one keypad key (0-9, *, #, A-D)", k)
 		} else if k == c.DTMF.Terminator {
-			bad("dtmf.menu", "key %q is the terminator", k)
-		} else if v == "" {
-			bad("dtmf.menu", "key %q has no text", k)
+			dtmf.Errorf("menu", "key %q is the terminator", k)
+		} else if c.DTMF.Menu[k] == "" {
+			dtmf.Errorf("menu", "key %q has no text", k)
 		}
 	}
 	if c.MaxCalls < 1 || c.MaxCalls > 10_000 {
-		bad("max_calls", "%d is outside 1..10000", c.MaxCalls)
+		v.Errorf("max_calls", "%d is outside 1..10000", c.MaxCalls)
 	}
-	return errors.Join(errs...)
+}
+
+// validate checks cfg as the daemon's configuration check does, every
+// problem in one error (for New).
+func validate(cfg Config) error {
+	if err := config.Validate(&cfg); err != nil {
+		return fmt.Errorf("voice config: %w", err)
+	}
+	return nil
 }
 
 // vadConfig is the detector's config: it ends segments after QuickSilence;

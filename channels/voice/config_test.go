@@ -1,45 +1,65 @@
 package voice
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
+// hasPath reports whether err is config.Errors holding a problem at path.
+func hasPath(err error, path string) bool {
+	var es config.Errors
+	if !errors.As(err, &es) {
+		return false
+	}
+	for _, e := range es {
+		if e.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	def := DefaultConfig()
+	if err := config.Validate(&def); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	for _, tc := range []struct {
 		key  string
 		edit func(*Config)
 	}{
-		{"voice.end_silence", func(c *Config) { c.EndSilence = 50 * time.Millisecond }},
-		{"voice.quick_silence", func(c *Config) { c.QuickSilence = time.Second }},
-		{"voice.quick_confidence", func(c *Config) { c.QuickConfidence = 1.5 }},
-		{"voice.vad.threshold", func(c *Config) { c.VAD.Threshold = 1 }},
-		{"voice.vad.min_speech", func(c *Config) { c.VAD.MinSpeech = 0 }},
-		{"voice.vad.speech_pad", func(c *Config) { c.VAD.SpeechPad = 200 * time.Millisecond }},
-		{"voice.vad.max_speech", func(c *Config) { c.VAD.MaxSpeech = time.Second }},
-		{"voice.no_input", func(c *Config) { c.NoInput = 0 }},
-		{"voice.max_no_input", func(c *Config) { c.MaxNoInput = -1 }},
-		{"voice.max_duration", func(c *Config) { c.MaxDuration = time.Second }},
-		{"voice.texts.goodbye", func(c *Config) { c.Texts.Goodbye = "" }},
-		{"voice.texts.error", func(c *Config) { c.Texts.Error = "" }},
-		{"voice.texts.transfer", func(c *Config) { c.Texts.TransferFailed = "" }},
-		{"voice.texts.reprompt", func(c *Config) { c.Texts.Reprompt = "" }},
-		{"voice.dtmf.terminator", func(c *Config) { c.DTMF.Terminator = "##" }},
-		{"voice.dtmf.inter_digit", func(c *Config) { c.DTMF.InterDigit = 0 }},
-		{"voice.dtmf.menu", func(c *Config) { c.DTMF.Menu = map[string]string{"12": "x"} }},
-		{"voice.dtmf.menu", func(c *Config) { c.DTMF.Menu = map[string]string{"#": "x"} }},
-		{"voice.dtmf.menu", func(c *Config) { c.DTMF.Menu = map[string]string{"1": ""} }},
-		{"voice.max_calls", func(c *Config) { c.MaxCalls = 0 }},
+		{"end_silence", func(c *Config) { c.EndSilence = 50 * time.Millisecond }},
+		{"quick_silence", func(c *Config) { c.QuickSilence = time.Second }},
+		{"quick_confidence", func(c *Config) { c.QuickConfidence = 1.5 }},
+		{"vad.threshold", func(c *Config) { c.VAD.Threshold = 1 }},
+		{"vad.min_speech", func(c *Config) { c.VAD.MinSpeech = 0 }},
+		{"vad.speech_pad", func(c *Config) { c.VAD.SpeechPad = 200 * time.Millisecond }},
+		{"vad.max_speech", func(c *Config) { c.VAD.MaxSpeech = time.Second }},
+		{"no_input", func(c *Config) { c.NoInput = 0 }},
+		{"max_no_input", func(c *Config) { c.MaxNoInput = -1 }},
+		{"max_duration", func(c *Config) { c.MaxDuration = time.Second }},
+		{"texts.goodbye", func(c *Config) { c.Texts.Goodbye = "" }},
+		{"texts.error", func(c *Config) { c.Texts.Error = "" }},
+		{"texts.transfer", func(c *Config) { c.Texts.TransferFailed = "" }},
+		{"texts.reprompt", func(c *Config) { c.Texts.Reprompt = "" }},
+		{"dtmf.terminator", func(c *Config) { c.DTMF.Terminator = "##" }},
+		{"dtmf.inter_digit", func(c *Config) { c.DTMF.InterDigit = 0 }},
+		{"dtmf.menu", func(c *Config) { c.DTMF.Menu = map[string]string{"12": "x"} }},
+		{"dtmf.menu", func(c *Config) { c.DTMF.Menu = map[string]string{"#": "x"} }},
+		{"dtmf.menu", func(c *Config) { c.DTMF.Menu = map[string]string{"1": ""} }},
+		{"max_calls", func(c *Config) { c.MaxCalls = 0 }},
 	} {
 		cfg := DefaultConfig()
 		tc.edit(&cfg)
-		err := cfg.Validate()
-		if err == nil || !strings.Contains(err.Error(), tc.key+":") {
+		if err := config.Validate(&cfg); !hasPath(err, tc.key) {
 			t.Errorf("%s: %v", tc.key, err)
+		}
+		if _, err := New(cfg, Deps{}); err == nil || !strings.Contains(err.Error(), tc.key+":") {
+			t.Errorf("New with a bad %s: %v", tc.key, err)
 		}
 	}
 	if _, err := New(DefaultConfig(), Deps{}); err == nil {

@@ -104,7 +104,7 @@ var _ Answerer = (*Engine)(nil)
 // New returns an engine; it does no I/O. It registers the metrics on
 // deps.Metrics (sharing those of an engine registered before).
 func New(cfg Config, deps Deps) (*Engine, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return nil, err
 	}
 	if deps.Dialogue == nil || deps.Recognizer == nil || deps.VAD == nil || deps.Speaker == nil {

@@ -50,8 +50,8 @@ type ChannelsConfig struct {
 	Mattermost      mattermost.Config `yaml:"mattermost"`
 	Matrix          matrix.Config     `yaml:"matrix"`
 	XMPP            xmpp.Config       `yaml:"xmpp"`
-	SIP             SIPConfig         `yaml:"sip"`
-	LocalAudio      LocalAudioConfig  `yaml:"localaudio"`
+	SIP             sip.Config        `yaml:"sip"`
+	LocalAudio      localaudio.Config `yaml:"localaudio"`
 }
 
 func defaultChannelsConfig() ChannelsConfig {
@@ -67,8 +67,8 @@ func defaultChannelsConfig() ChannelsConfig {
 		Mattermost: mattermost.DefaultConfig(),
 		Matrix:     matrix.DefaultConfig(),
 		XMPP:       xmpp.DefaultConfig(),
-		SIP:        SIPConfig{sip.DefaultConfig()},
-		LocalAudio: LocalAudioConfig{localaudio.DefaultConfig()},
+		SIP:        sip.DefaultConfig(),
+		LocalAudio: localaudio.DefaultConfig(),
 	}
 	// The web chat (/chat) is on: it is served on the daemon's own port,
 	// which is loopback unless server.listen says otherwise.

@@ -40,7 +40,7 @@ type Config struct {
 	Inference inference.Config        `yaml:"inference"`
 	ASR       asr.Config              `yaml:"asr"`
 	TTS       tts.Config              `yaml:"tts"`
-	Voice     VoiceConfig             `yaml:"voice"`
+	Voice     voice.Config            `yaml:"voice"`
 	NLU       nlu.Config              `yaml:"nlu"`
 	Dialogue  dialogue.Config         `yaml:"dialogue"`
 	Channels  ChannelsConfig          `yaml:"channels"`
@@ -62,7 +62,7 @@ func defaultConfig() Config {
 		Inference: inference.DefaultConfig(),
 		ASR:       asr.DefaultConfig(),
 		TTS:       tts.DefaultConfig(),
-		Voice:     VoiceConfig{voice.DefaultConfig()},
+		Voice:     voice.DefaultConfig(),
 		NLU:       nlu.DefaultConfig(),
 		Dialogue:  dialogue.DefaultConfig(),
 		Channels:  defaultChannelsConfig(),

@@ -146,6 +146,19 @@ func TestBadConfigs(t *testing.T) {
 		{"several at once", "server:\n  listen: ':0'\n  idle_timeout: 0s\nstorage:\n  read_connections: 0\n",
 			[]string{`C:2: server.listen: invalid port in ":0": use 1-65535`, "C:3: server.idle_timeout: must be between 1s and 1h, got 0s", "C:5: storage.read_connections: must be between 1 and 64, got 0"}},
 		{"not yaml", "server: [\n", []string{"C:1: invalid YAML: did not find expected node content"}},
+		{"voice", "voice:\n  max_no_input: 11\n  dtmf:\n    terminator: '**'\n    menu:\n      '12': x\n",
+			[]string{"C:2: voice.max_no_input: 11 is outside 0..10",
+				`C:4: voice.dtmf.terminator: "**" is not one keypad key (0-9, *, #, A-D) or empty`,
+				`C:5: voice.dtmf.menu: key "12" is not one keypad key (0-9, *, #, A-D)`}},
+		{"sip", "channels:\n  sip:\n    enabled: true\n    max_calls: -1\n    peers:\n      - 10.0.0.1\n      - 10.0.0.0/33\n    media:\n      jitter: 1ms\n",
+			[]string{"C:4: channels.sip.max_calls: at least 1 (got -1)",
+				`C:7: channels.sip.peers[1]: "10.0.0.0/33" is neither an IP nor a CIDR`,
+				"C:9: channels.sip.media.jitter: 1ms is out of range: set it between 20ms and 500ms (default 60ms)"}},
+		// A disabled channels.sip is not checked, but media's own ranges are.
+		{"sip disabled", "channels:\n  sip:\n    max_calls: -1\n    media:\n      rtcp_interval: 1h\n",
+			[]string{"C:5: channels.sip.media.rtcp_interval: 1h0m0s is out of range: set it between 1s and 5m0s (default 5s)"}},
+		{"localaudio", "channels:\n  localaudio:\n    echo: loud\n",
+			[]string{`C:3: channels.localaudio.echo: must be "mute", "gate" or "none", got "loud"`}},
 	}
 	t.Setenv("ZHIYIN_TEST_SHORT", "short")
 	for _, tc := range cases {

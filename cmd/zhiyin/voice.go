@@ -20,6 +20,7 @@ import (
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
 	"github.com/zhiyin/zhiyin/inference"
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 // runVoice is `zhiyin voice --local | --list-devices`: a spoken conversation
@@ -48,7 +49,7 @@ func runVoice(ctx context.Context, cio cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	lcfg := lc.Channels.LocalAudio.Config
+	lcfg := lc.Channels.LocalAudio
 	if *input != "" {
 		lcfg.Input = *input
 	}
@@ -58,8 +59,8 @@ func runVoice(ctx context.Context, cio cmdIO, args []string) error {
 	if *echo != "" {
 		lcfg.Echo = *echo
 	}
-	if err := lcfg.Validate(); err != nil {
-		return usagef("%v", err)
+	if err := config.Validate(&lcfg); err != nil {
+		return usagef("channels.localaudio with --input, --output and --echo: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(cio.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 

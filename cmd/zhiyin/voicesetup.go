@@ -19,47 +19,8 @@ import (
 	"github.com/zhiyin/zhiyin/channels/voice"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
-	"github.com/zhiyin/zhiyin/internal/config"
 	"github.com/zhiyin/zhiyin/internal/store"
 )
-
-// Voice sections whose packages validate with a plain error are adapted to
-// the configuration's Validator here.
-
-// VoiceConfig is the `voice:` section (channels/voice).
-type VoiceConfig struct {
-	voice.Config `yaml:",inline"`
-}
-
-// Validate implements config.Validatable.
-func (c *VoiceConfig) Validate(v *config.Validator) { addErr(v, c.Config.Validate()) }
-
-// SIPConfig is the `channels.sip:` section (channels/sip).
-type SIPConfig struct {
-	sip.Config `yaml:",inline"`
-}
-
-// Validate implements config.Validatable.
-func (c *SIPConfig) Validate(v *config.Validator) {
-	if c.Enabled {
-		addErr(v, c.Config.Validate())
-	}
-}
-
-// LocalAudioConfig is the `channels.localaudio:` section (channels/localaudio).
-type LocalAudioConfig struct {
-	localaudio.Config `yaml:",inline"`
-}
-
-// Validate implements config.Validatable.
-func (c *LocalAudioConfig) Validate(v *config.Validator) { addErr(v, c.Config.Validate()) }
-
-// addErr records a section's own validation error on v.
-func addErr(v *config.Validator, err error) {
-	if err != nil {
-		v.Errorf("", "%v", err)
-	}
-}
 
 // recordingsDir is where sealed call recordings go.
 func recordingsDir(dataDir string) string { return filepath.Join(dataDir, "recordings") }
@@ -178,7 +139,7 @@ func newVoice(ctx context.Context, d voiceDeps) (*voiceParts, error) {
 		}
 		return ""
 	}
-	eng, err := voice.New(d.cfg.Voice.Config, voice.Deps{
+	eng, err := voice.New(d.cfg.Voice, voice.Deps{
 		Dialogue:   d.dialogue,
 		Recognizer: asrRecognizer{d.asr},
 		VAD:        vadFactory(d.asr),
@@ -228,7 +189,7 @@ func (d *daemon) startVoice(ctx context.Context) (func(context.Context), error) 
 	})
 	var lines []string
 	if sipOn {
-		srv, err := sip.New(cfg.Channels.SIP.Config, sip.Deps{Answerer: gate, Log: d.log.With("component", "sip"), Metrics: d.reg})
+		srv, err := sip.New(cfg.Channels.SIP, sip.Deps{Answerer: gate, Log: d.log.With("component", "sip"), Metrics: d.reg})
 		if err == nil {
 			err = srv.Start(ctx)
 		}
@@ -247,7 +208,7 @@ func (d *daemon) startVoice(ctx context.Context) (func(context.Context), error) 
 		d.log.Info("SIP line listening", "addr", srv.Addr().String(), "max_calls", cfg.Channels.SIP.MaxCalls)
 	}
 	if localOn {
-		line, err := localaudio.New(cfg.Channels.LocalAudio.Config, gate, d.log.With("component", "localaudio"))
+		line, err := localaudio.New(cfg.Channels.LocalAudio, gate, d.log.With("component", "localaudio"))
 		if err != nil {
 			stop(ctx)
 			d.readiness.Set("voice", false, err.Error())

@@ -1,9 +1,10 @@
 package media
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 // Limits and defaults of Config.
@@ -17,8 +18,8 @@ const (
 )
 
 // Config tunes the RTP streams. The signalling embeds it in its section
-// (sip.media: jitter, symmetric_rtp, rtcp_interval); Validate names the
-// keys relative to it, for the embedding section to prefix.
+// (channels.sip.media: jitter, symmetric_rtp, rtcp_interval); Validate
+// names the keys relative to it.
 type Config struct {
 	// Jitter is the playout delay target of the jitter buffer: how long a
 	// packet waits before it is played, so that late and reordered packets
@@ -39,17 +40,27 @@ func DefaultConfig() Config {
 	return Config{Jitter: DefaultJitter, Symmetric: true, RTCPInterval: DefaultRTCPInterval}
 }
 
-// Validate checks the values; its messages name the yaml keys (jitter,
-// rtcp_interval) relative to the embedding section.
-func (c Config) Validate() error {
-	var errs []error
+// Validate implements config.Validatable: it records every out-of-range
+// value on v, keys (jitter, rtcp_interval) relative to the embedding
+// section, which the configuration walker prefixes. The defaults are
+// valid, so an embedding section that is disabled and leaves media alone
+// never fails here.
+func (c *Config) Validate(v *config.Validator) {
 	if c.Jitter < MinJitter || c.Jitter > MaxJitter {
-		errs = append(errs, fmt.Errorf("jitter: %v is out of range: set it between %v and %v (default %v)", c.Jitter, MinJitter, MaxJitter, DefaultJitter))
+		v.Errorf("jitter", "%v is out of range: set it between %v and %v (default %v)", c.Jitter, MinJitter, MaxJitter, DefaultJitter)
 	}
 	if c.RTCPInterval < minRTCPInterval || c.RTCPInterval > maxRTCPInterval {
-		errs = append(errs, fmt.Errorf("rtcp_interval: %v is out of range: set it between %v and %v (default %v)", c.RTCPInterval, minRTCPInterval, maxRTCPInterval, DefaultRTCPInterval))
+		v.Errorf("rtcp_interval", "%v is out of range: set it between %v and %v (default %v)", c.RTCPInterval, minRTCPInterval, maxRTCPInterval, DefaultRTCPInterval)
 	}
-	return errors.Join(errs...)
+}
+
+// validate checks cfg as the configuration check does, every problem in
+// one error (for Listen).
+func validate(cfg Config) error {
+	if err := config.Validate(&cfg); err != nil {
+		return fmt.Errorf("media config: %w", err)
+	}
+	return nil
 }
 
 // PortRange is where Listen binds: an even RTP port in [Min, Max] and
@@ -60,7 +71,9 @@ type PortRange struct {
 	Max int `yaml:"max"`
 }
 
-// Validate checks the range; its messages start with rtp_ports.
+// Validate checks the range, an argument of Listen (not a configuration
+// section: channels.sip.rtp_ports is parsed into it); its messages start
+// with rtp_ports.
 func (r PortRange) Validate() error {
 	if r == (PortRange{}) {
 		return nil

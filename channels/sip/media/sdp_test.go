@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 func readFixture(t testing.TB, name string) []byte {
@@ -247,15 +249,20 @@ func TestParseSDPLenient(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	def := DefaultConfig()
+	if err := config.Validate(&def); err != nil {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
 	c.Jitter = time.Millisecond
 	c.RTCPInterval = 0
-	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "jitter:") || !strings.Contains(err.Error(), "rtcp_interval:") {
+	err := config.Validate(&c)
+	var es config.Errors
+	if !errors.As(err, &es) || len(es) != 2 || es[0].Path != "jitter" || es[1].Path != "rtcp_interval" {
 		t.Errorf("got %v", err)
+	}
+	if _, err := Listen(loopback, PortRange{}, c, nil); err == nil || !strings.Contains(err.Error(), "jitter:") {
+		t.Errorf("Listen with a bad config: %v", err)
 	}
 	for _, r := range []PortRange{{10000, 20000}, {}, {10001, 10003}} {
 		if err := r.Validate(); err != nil {

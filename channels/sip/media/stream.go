@@ -142,7 +142,7 @@ type Stream struct {
 // next. It wraps ErrNoPorts when none is free. The stream receives (and
 // drops) packets until Start. The logger may be nil.
 func Listen(ip netip.Addr, ports PortRange, cfg Config, log *slog.Logger) (*Stream, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if err := ports.Validate(); err != nil {
