@@ -191,7 +191,11 @@ func parsePortRange(s string) (media.PortRange, error) {
 	if err1 != nil || err2 != nil || a < 1024 || b > 65535 || b-a < 1 {
 		return media.PortRange{}, fmt.Errorf("%q: want MIN-MAX within 1024-65535 with room for an RTP/RTCP pair", s)
 	}
-	return media.PortRange{Min: a, Max: b}, nil
+	r := media.PortRange{Min: a, Max: b}
+	if err := r.Validate(); err != nil {
+		return media.PortRange{}, fmt.Errorf("%q holds no even RTP port with its RTCP port (e.g. 10000-20000)", s)
+	}
+	return r, nil
 }
 
 func parsePeer(s string) (netip.Prefix, error) {

@@ -119,6 +119,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Listen = "5060" }, "listen"},
 		{func(c *Config) { c.RTPPorts = "20000" }, "rtp_ports"},
 		{func(c *Config) { c.RTPPorts = "20000-10000" }, "rtp_ports"},
+		{func(c *Config) { c.RTPPorts = "10001-10002" }, "rtp_ports"},
 		{func(c *Config) { c.Peers = []string{"10.0.0.1", "10.0.0.0/33"} }, "peers[1]"},
 		{func(c *Config) { c.Auth.Username = "u" }, "auth"},
 		{func(c *Config) { c.Register.Registrar = "pbx" }, "register.username"},
