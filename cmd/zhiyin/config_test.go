@@ -153,7 +153,7 @@ func TestBadConfigs(t *testing.T) {
 		{"sip", "channels:\n  sip:\n    enabled: true\n    max_calls: -1\n    peers:\n      - 10.0.0.1\n      - 10.0.0.0/33\n    media:\n      jitter: 1ms\n",
 			[]string{"C:4: channels.sip.max_calls: at least 1 (got -1)",
 				`C:7: channels.sip.peers[1]: "10.0.0.0/33" is neither an IP nor a CIDR`,
-				"C:9: channels.sip.media.jitter: 1ms is out of range: set it between 20ms and 500ms (default 60ms)"}},
+				"C:9: channels.sip.media.jitter: 1ms is out of range: set it between 20ms and 500ms (default 40ms)"}},
 		// A disabled channels.sip is not checked, but media's own ranges are.
 		{"sip disabled", "channels:\n  sip:\n    max_calls: -1\n    media:\n      rtcp_interval: 1h\n",
 			[]string{"C:5: channels.sip.media.rtcp_interval: 1h0m0s is out of range: set it between 1s and 5m0s (default 5s)"}},
