@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/zhiyin/zhiyin/asr/audio"
@@ -19,6 +20,9 @@ import (
 
 // EspeakRate is the sample rate espeak-ng writes (and Espeak emits).
 const EspeakRate = 22050
+
+// espeakNice is the niceness espeak-ng processes run at.
+const espeakNice = 10
 
 // EspeakConfig is tts.espeak: how the espeak-ng binary is run.
 type EspeakConfig struct {
@@ -120,6 +124,9 @@ func (e *Espeak) sentence(parent context.Context, s string, emit func([]float32)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%w: start %s: %v (install it: apt-get install espeak-ng)", ErrEspeakMissing, e.bin, err)
 	}
+	// Below the daemon's own threads: synthesis runs ~50× faster than real
+	// time, while RTP pacing of every call must not wait behind it.
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, espeakNice)
 	if e.started != nil {
 		e.started(cmd.Process.Pid)
 	}

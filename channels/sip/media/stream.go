@@ -669,10 +669,7 @@ func (s *Stream) clock(sink Sink) {
 		}
 		s.mu.Unlock()
 
-		sink.Audio(in)
-		for _, d := range digits {
-			sink.DTMF(d)
-		}
+		// Send first: the packet's timing must not wait for the sink.
 		if len(pkt) > 0 {
 			if _, err := s.rtp.WriteToUDPAddrPort(pkt, dest); err != nil {
 				s.log.Debug("rtp send", logKeyErr, err)
@@ -680,6 +677,10 @@ func (s *Stream) clock(sink Sink) {
 			if s.onSend != nil {
 				s.onSend(ideal, time.Now())
 			}
+		}
+		sink.Audio(in)
+		for _, d := range digits {
+			sink.DTMF(d)
 		}
 		if rtcpPkt != nil && sendable(rtcpDest) {
 			if _, err := rtcpConn.WriteToUDPAddrPort(rtcpPkt, rtcpDest); err != nil {
