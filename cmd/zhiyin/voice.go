@@ -110,7 +110,7 @@ func runVoice(ctx context.Context, cio cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cio.stdout, "zhiyin voice — domain %s, voice %s. Speak after the greeting; Ctrl-C ends.\n", eng.Domain().Source, vp.speakerName)
+	fmt.Fprintf(cio.stdout, "zhiyin voice — domain %s, voice %s; opening the sound card. Speak after the greeting; Ctrl-C ends.\n", eng.Domain().Source, vp.speakerName)
 	err = line.Run(ctx, true)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -403,3 +403,42 @@ func checkCallRecord(t *testing.T, cfg, dir string) {
 		t.Errorf("recording peaks: caller %.3f, bot %.3f (both should speak)", legs[0], legs[1])
 	}
 }
+
+// TestVoiceCommands: `zhiyin voice` refuses to guess, lists devices as
+// JSON, and names the device it cannot find with the key to set; `zhiyin
+// calls` on a fresh database lists nothing and refuses an unknown call.
+func TestVoiceCommands(t *testing.T) {
+	_, modelDirs := voicePrereqs(t)
+	dir := t.TempDir()
+	cfg := asrConfigFile(t, dir, freeAddr(t), modelDirs, true, "")
+	if code, _, errOut := runCLI(t, nil, "voice"); code != exitUsage || !strings.Contains(errOut, "--local") {
+		t.Errorf("voice without flags: exit %d, %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, nil, "voice", "--list-devices", "--json")
+	var devs []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &devs) != nil {
+		t.Errorf("voice --list-devices --json: exit %d, %q %s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "ALSA lib") || strings.Contains(errOut, "jack server") {
+		t.Errorf("device listing leaks the audio back ends' chatter: %s", errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "voice", "--local", "--echo", "loud", "--config", cfg); code != exitUsage || !strings.Contains(errOut, "echo") {
+		t.Errorf("--echo loud: exit %d, %s", code, errOut)
+	}
+	installModel(t, cfg, senseVoiceFolder)
+	code, _, errOut = runCLI(t, nil, "voice", "--local", "--input", "no-such-microphone", "--config", cfg)
+	if code == 0 || !strings.Contains(errOut, "no-such-microphone") || !strings.Contains(errOut, "channels.localaudio.input") {
+		t.Errorf("unknown input device: exit %d, %s", code, errOut)
+	}
+
+	code, out, errOut = runCLI(t, nil, "calls", "list", "--config", cfg)
+	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.HasPrefix(out, "CALL") {
+		t.Errorf("calls list on a fresh database: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "calls", "show", "nope", "--config", cfg); code == 0 || !strings.Contains(errOut, "zhiyin calls list") {
+		t.Errorf("calls show of an unknown call: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "calls", "frobnicate", "--config", cfg); code != exitUsage {
+		t.Errorf("calls frobnicate: exit %d, %s", code, errOut)
+	}
+}
