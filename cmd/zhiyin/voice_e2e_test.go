@@ -174,11 +174,16 @@ channels:
     media:
       symmetric_rtp: false
 `, sipAddr))
-	installModel(t, cfg, senseVoiceFolder)
 	d := startDaemon(t, addr, nil, "serve", "--config", cfg)
 	if ready := waitReady(t, d.url); !strings.Contains(ready, `"name":"voice"`) || !strings.Contains(ready, "sip "+sipAddr) {
 		t.Fatalf("/readyz lacks the voice line: %s", ready)
 	}
+	// No speech model yet: a call would be greeted and never understood,
+	// so it is refused (503); installing one needs no restart.
+	if code, out := runSipp(t, "refused.xml", sipAddr, "127.0.0.1", map[string]string{"RTPPORT": "9", "CODE": "503"}); code != 0 {
+		t.Fatalf("a call without a speech model was not refused with 503 (exit %d):\n%s", code, out)
+	}
+	installModel(t, cfg, senseVoiceFolder)
 
 	// The caller's speech, 8 kHz µ-law, converted with sox.
 	clip := filepath.Join(speech, "espeak_cmn_02.wav")
@@ -225,7 +230,7 @@ channels:
 
 	t.Run("unknown peer", func(t *testing.T) {
 		capt := captureRTP(t)
-		if code, out := runSipp(t, "refused.xml", sipAddr, "127.0.0.2", map[string]string{"RTPPORT": fmt.Sprint(capt.port())}); code != 0 {
+		if code, out := runSipp(t, "refused.xml", sipAddr, "127.0.0.2", map[string]string{"RTPPORT": fmt.Sprint(capt.port()), "CODE": "403"}); code != 0 {
 			t.Fatalf("a caller from 127.0.0.2 was not refused with 403 (exit %d):\n%s", code, out)
 		}
 		if n := len(capt.packets()); n != 0 {
