@@ -37,7 +37,7 @@ type digestAuth struct {
 }
 
 func newDigestAuth(cfg AuthConfig, now func() time.Time) *digestAuth {
-	a := &digestAuth{user: cfg.Username, password: cfg.Password, realm: cfg.Realm, now: now}
+	a := &digestAuth{user: cfg.Username, password: cfg.Password.Value(), realm: cfg.Realm, now: now}
 	if a.realm == "" {
 		a.realm = "zhiyin"
 	}

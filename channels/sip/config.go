@@ -53,7 +53,8 @@ type Config struct {
 // AuthConfig is `channels.sip.auth`: the credentials callers must present.
 type AuthConfig struct {
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// Password is a secret: inline, "${ENV}", or password_file: PATH.
+	Password config.Secret `yaml:"password"`
 	// Realm is the digest realm (default "zhiyin").
 	Realm string `yaml:"realm"`
 }
@@ -64,7 +65,8 @@ type RegisterConfig struct {
 	Registrar string `yaml:"registrar"`
 	// Username is the address-of-record user (sip:username@domain).
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// Password is a secret: inline, "${ENV}", or password_file: PATH.
+	Password config.Secret `yaml:"password"`
 	// AuthUsername is the digest user name when it differs from Username.
 	AuthUsername string `yaml:"auth_username"`
 	// Domain is the AOR domain (default: the registrar's host).
@@ -118,7 +120,7 @@ func (c *Config) Validate(v *config.Validator) {
 			v.Errorf(fmt.Sprintf("peers[%d]", i), "%q is neither an IP nor a CIDR", p)
 		}
 	}
-	if (c.Auth.Username == "") != (c.Auth.Password == "") {
+	if (c.Auth.Username == "") != !c.Auth.Password.IsSet() {
 		v.Errorf("auth", "username and password are set together")
 	}
 	if c.Register.Registrar != "" {

@@ -68,7 +68,7 @@ func TestSessionExpiresHeader(t *testing.T) {
 
 func TestDigestAuth(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	a := newDigestAuth(AuthConfig{Username: "pbx", Password: "pw", Realm: "zhiyin"}, func() time.Time { return now })
+	a := newDigestAuth(AuthConfig{Username: "pbx", Password: config.NewSecret("pw"), Realm: "zhiyin"}, func() time.Time { return now })
 	if v, _ := a.check("", "INVITE"); v != authChallenge {
 		t.Fatalf("no credentials: %v", v)
 	}
@@ -220,7 +220,7 @@ func FuzzDigestCheck(f *testing.F) {
 	f.Add(`Digest username="pbx", realm="zhiyin", nonce="x", uri="sip:a", response="00", qop=auth, nc=00000001, cnonce="c"`)
 	f.Add(`Digest username="pbx"`)
 	f.Add(`Basic abc`)
-	a := newDigestAuth(AuthConfig{Username: "pbx", Password: "pw"}, time.Now)
+	a := newDigestAuth(AuthConfig{Username: "pbx", Password: config.NewSecret("pw")}, time.Now)
 	f.Fuzz(func(t *testing.T, hdr string) {
 		if v, _ := a.check(hdr, "INVITE"); v == authOK {
 			t.Fatalf("accepted %q", hdr)

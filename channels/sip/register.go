@@ -109,7 +109,7 @@ func (s *Server) registerOnce(ctx context.Context, expires time.Duration) (time.
 		if user == "" {
 			user = r.Username
 		}
-		res, err = s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: r.Password})
+		res, err = s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: r.Password.Value()})
 		if err != nil {
 			return 0, fmt.Errorf("%w: REGISTER to %s: %v", ErrNotRegistered, r.Registrar, err)
 		}

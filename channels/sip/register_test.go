@@ -12,6 +12,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 // testRegistrar is a small registrar on sipgo: it challenges every
@@ -106,7 +108,7 @@ func TestRegister(t *testing.T) {
 	reg := startRegistrar(t, "1001", "pw", 2) // grants 2 s: refresh at about 1 s
 	a := newTestAnswerer()
 	s := startServer(t, a, func(c *Config) {
-		c.Register = RegisterConfig{Registrar: "sip:" + reg.addr, Username: "1001", Password: "pw", Domain: "pbx.example", Expires: time.Hour}
+		c.Register = RegisterConfig{Registrar: "sip:" + reg.addr, Username: "1001", Password: config.NewSecret("pw"), Domain: "pbx.example", Expires: time.Hour}
 	})
 	for i := 0; i < 2; i++ {
 		select {
@@ -146,7 +148,7 @@ func TestRegisterWrongPassword(t *testing.T) {
 	reg := startRegistrar(t, "1001", "pw", 60)
 	a := newTestAnswerer()
 	s := startServer(t, a, func(c *Config) {
-		c.Register = RegisterConfig{Registrar: reg.addr, Username: "1001", Password: "nope", Expires: time.Hour}
+		c.Register = RegisterConfig{Registrar: reg.addr, Username: "1001", Password: config.NewSecret("nope"), Expires: time.Hour}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {

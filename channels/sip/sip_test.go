@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zhiyin/zhiyin/channels/voice"
+	"github.com/zhiyin/zhiyin/internal/config"
 )
 
 const speechDir = "../../../shared/data/speech"
@@ -488,7 +489,7 @@ func TestSippDigestAuth(t *testing.T) {
 	a := newTestAnswerer()
 	a.onStart = func(h *testHandler) {}
 	s := startServer(t, a, func(c *Config) {
-		c.Auth = AuthConfig{Username: "pbx", Password: "s3cret", Realm: "zhiyin"}
+		c.Auth = AuthConfig{Username: "pbx", Password: config.NewSecret("s3cret"), Realm: "zhiyin"}
 	})
 	bye := strings.Join([]string{
 		"  <send>\n    <![CDATA[\n      ACK [next_url] SIP/2.0\n      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n      From: sipp <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n      To: <sip:zhiyin@[remote_ip]:[remote_port]>[peer_tag_param]\n      Call-ID: [call_id]\n      CSeq: 2 ACK\n      Max-Forwards: 70\n      Content-Length: 0\n\n    ]]>\n  </send>",
