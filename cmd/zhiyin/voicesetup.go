@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 
@@ -52,15 +53,30 @@ func vadFactory(engine func() *asr.Engine) voice.VADFactory {
 }
 
 // ttsSpeaker says replies with the configured voice; recorded prompts are
-// looked up under the loaded domain's name.
+// looked up under the loaded domain's name. The engine's own phrases
+// (voice_greeting) take the domain's response of that name when it has
+// one, as the configuration promises.
 type ttsSpeaker struct {
 	v      *tts.Voice
-	domain func() string
+	engine func() *dialogue.Engine
 }
 
 func (s ttsSpeaker) Speak(ctx context.Context, response, text string, rate int, emit func([]float32) error) error {
-	return s.v.Speak(ctx, s.domain(), response, text, rate, emit)
+	name := ""
+	if e := s.engine(); e != nil {
+		dom := e.Domain()
+		name = dom.Name
+		if r := dom.Responses[response]; r != nil && response == voiceGreeting {
+			if t, _ := r.Render("sip", nil, rand.IntN); strings.TrimSpace(t) != "" {
+				text = t
+			}
+		}
+	}
+	return s.v.Speak(ctx, name, response, text, rate, emit)
 }
+
+// voiceGreeting is the response the voice engine greets callers with.
+const voiceGreeting = "voice_greeting"
 
 // nluIntent parses a turn's text without answering it, for the quick end
 // of a turn.
@@ -133,17 +149,11 @@ func newVoice(ctx context.Context, d voiceDeps) (*voiceParts, error) {
 		return nil, fmt.Errorf("speech synthesis: %w", err)
 	}
 	d.log.Info("speech synthesis ready", "voice", name)
-	domainName := func() string {
-		if e := d.engine(); e != nil {
-			return e.Domain().Name
-		}
-		return ""
-	}
 	eng, err := voice.New(d.cfg.Voice, voice.Deps{
 		Dialogue:   d.dialogue,
 		Recognizer: asrRecognizer{d.asr},
 		VAD:        vadFactory(d.asr),
-		Speaker:    ttsSpeaker{sp, domainName},
+		Speaker:    ttsSpeaker{sp, d.engine},
 		Intent:     nluIntent(d.parser),
 		DB:         d.db,
 		Sealer:     d.sealer,
