@@ -213,6 +213,28 @@ func (d *daemon) updateChannelReadiness(hub *channels.Hub) {
 		}
 		d.readiness.Set("channel:"+s.Channel, true, detail)
 	}
+	if srv := d.sip.Load(); srv != nil {
+		d.readiness.Set("channel:sip", true, sipDetail(srv.Status()))
+	}
+}
+
+// sipDetail is the SIP line's /readyz detail: like the chat channels, a
+// line that is down is reported, not made a reason to pull the daemon.
+func sipDetail(st sip.Status) string {
+	detail := fmt.Sprintf("listening on %s; %d calls", st.Addr, st.Calls)
+	if !st.Listening {
+		detail = "not listening"
+	}
+	switch {
+	case st.Registering && st.Registered:
+		detail += "; registered until " + st.RegisteredUntil.UTC().Format(time.RFC3339)
+	case st.Registering:
+		detail += "; not registered"
+	}
+	if st.LastError != "" {
+		detail += "; last error: " + firstLine(st.LastError)
+	}
+	return detail
 }
 
 // channelStatusLoop refreshes the channels' /readyz details.

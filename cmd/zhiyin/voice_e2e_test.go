@@ -175,7 +175,8 @@ channels:
       symmetric_rtp: false
 `, sipAddr))
 	d := startDaemon(t, addr, nil, "serve", "--config", cfg)
-	if ready := waitReady(t, d.url); !strings.Contains(ready, `"name":"voice"`) || !strings.Contains(ready, "sip "+sipAddr) {
+	if ready := waitReady(t, d.url); !strings.Contains(ready, `"name":"voice"`) || !strings.Contains(ready, "sip "+sipAddr) ||
+		!strings.Contains(ready, `"name":"channel:sip"`) || !strings.Contains(ready, "listening on "+sipAddr+"; 0 calls") {
 		t.Fatalf("/readyz lacks the voice line: %s", ready)
 	}
 	// No speech model yet: a call would be greeted and never understood,

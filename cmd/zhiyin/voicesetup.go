@@ -209,6 +209,7 @@ func (d *daemon) startVoice(ctx context.Context) (func(context.Context), error) 
 			return nil, fmt.Errorf("SIP line: %w", err)
 		}
 		d.sip.Store(srv)
+		d.readiness.Set("channel:sip", true, sipDetail(srv.Status()))
 		stops = append(stops, func(ctx context.Context) {
 			if err := srv.Stop(ctx); err != nil {
 				d.log.Warn("stop SIP line", attrErr, err)
@@ -228,8 +229,8 @@ func (d *daemon) startVoice(ctx context.Context) (func(context.Context), error) 
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			// A missing device is an operator's fix, not a crash: logged,
-			// retried by the line's own restarts.
+			// A missing device is an operator's fix, not a crash: logged
+			// and shown in /readyz; the other channels go on serving.
 			if err := line.Run(lctx, false); err != nil && lctx.Err() == nil {
 				d.log.Error("sound-card line stopped", attrErr, err)
 				d.readiness.Set("voice", true, "sound-card line stopped: "+err.Error())
