@@ -38,6 +38,8 @@ type Engine struct {
 	vadWarn bool
 	current string // the model version last used, for OnModel
 	onModel func(name, version string)
+	// vadBatch batches the windows of caller-driven detectors (NewDetector).
+	vadBatch *vad.Batcher
 }
 
 // OnModel sets a function called (from a request's goroutine) whenever

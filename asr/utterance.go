@@ -33,8 +33,10 @@ func (e *Engine) Recognize(ctx context.Context, samples []float32, o Options) (S
 }
 
 // NewDetector returns a Silero VAD for a caller-driven stream at rate
-// (16000 or 8000) with the given segmenting rules. It returns an error
-// wrapping ErrNoVAD when the VAD model is not installed.
+// (16000 or 8000) with the given segmenting rules. Detectors made here run
+// their windows in batches with each other's (vad.Batcher): many calls,
+// few model runs. It returns an error wrapping ErrNoVAD when the VAD model
+// is not installed.
 func (e *Engine) NewDetector(ctx context.Context, cfg vad.Config, rate int) (*vad.Detector, error) {
 	h, err := e.models.Handle(e.cfg.VADModel)
 	if err == nil {
@@ -46,5 +48,18 @@ func (e *Engine) NewDetector(ctx context.Context, cfg vad.Config, rate int) (*va
 		}
 		return nil, fmt.Errorf("%w: %s: %v (it ships with the package; `zhiyin models list` shows it)", ErrNoVAD, e.cfg.VADModel, err)
 	}
-	return vad.New(h, cfg, rate)
+	e.mu.Lock()
+	if e.vadBatch == nil {
+		e.vadBatch = vad.NewBatcher(h, vadMaxBatch, vadMaxWait, e.log)
+	}
+	b := e.vadBatch
+	e.mu.Unlock()
+	return vad.New(b, cfg, rate)
 }
+
+// Detectors from NewDetector (one per phone call) share model runs: a
+// window waits at most vadMaxWait for others, up to vadMaxBatch together.
+const (
+	vadMaxBatch = 64
+	vadMaxWait  = 3 * time.Millisecond
+)
