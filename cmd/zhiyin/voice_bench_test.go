@@ -294,7 +294,18 @@ func benchDaemonWith(b *testing.B, extraVoice, extraInference string) (sipAddr s
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	b.Cleanup(func() {
+		// SIGTERM first: the daemon hangs up and flushes (ZHIYIN_CPUPROFILE).
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(logs.String(), "msg=ready") {
 		if time.Now().After(deadline) {
