@@ -57,8 +57,9 @@ func (e *Engine) NewDetector(ctx context.Context, cfg vad.Config, rate int) (*va
 	return vad.New(b, cfg, rate)
 }
 
-// Detectors from NewDetector (one per phone call) share model runs: a
-// window waits at most vadMaxWait for others, up to vadMaxBatch together.
+// Detectors from NewDetector (one per phone call) share model runs: up to
+// vadMaxBatch windows together; while several calls are live a window
+// waits at most vadMaxWait for company, a lone call never waits.
 const (
 	vadMaxBatch = 64
 	vadMaxWait  = 3 * time.Millisecond

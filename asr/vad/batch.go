@@ -19,7 +19,10 @@ import (
 // detector still owns its state, and its results are those of running
 // alone.
 //
-// A window waits at most maxWait for others. If the model refuses a batch
+// While windows come together (the last batch held more than one), a
+// window waits at most maxWait for others; otherwise, or with maxWait 0, a
+// batch is whatever queued while the previous one ran, so a lone call
+// waits for nothing. If the model refuses a batch
 // (not Silero v5, or a graph with a fixed batch of 1), the Batcher logs it
 // once and runs windows one by one from then on. Run is safe for
 // concurrent use; the goroutine that forms batches starts with the first
@@ -106,6 +109,7 @@ func (b *Batcher) loop() {
 	wait := time.NewTimer(time.Hour)
 	defer wait.Stop()
 	batch := make([]*batchReq, 0, b.maxBatch)
+	lastN := 0
 	for {
 		var first *batchReq
 		select {
@@ -122,22 +126,36 @@ func (b *Batcher) loop() {
 			return
 		}
 		batch = append(batch[:0], first)
-		wait.Reset(b.maxWait)
-	collect:
-		for len(batch) < b.maxBatch {
-			select {
-			case r := <-b.reqs:
-				batch = append(batch, r)
-			case <-wait.C:
-				break collect
+		if b.maxWait == 0 || lastN <= 1 {
+			// Alone last time: take what queued, wait for nothing.
+		drain:
+			for len(batch) < b.maxBatch {
+				select {
+				case r := <-b.reqs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+		} else {
+			wait.Reset(b.maxWait)
+		collect:
+			for len(batch) < b.maxBatch {
+				select {
+				case r := <-b.reqs:
+					batch = append(batch, r)
+				case <-wait.C:
+					break collect
+				}
+			}
+			if !wait.Stop() {
+				select {
+				case <-wait.C:
+				default:
+				}
 			}
 		}
-		if !wait.Stop() {
-			select {
-			case <-wait.C:
-			default:
-			}
-		}
+		lastN = len(batch)
 		b.run(batch)
 		idle.Reset(batcherIdle)
 	}
