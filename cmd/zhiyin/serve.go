@@ -301,6 +301,14 @@ func (d *daemon) run(ctx context.Context) error {
 	// with their progress; stopping cancels the loading.
 	d.notify.Notify(systemd.Status("loading models"))
 	d.readiness.Set("onnxruntime", false, "loading")
+	// Everything the loader will bring up is pending from now on, so that
+	// /readyz never says ready in a gap between two steps.
+	for _, item := range []string{"asr", "nlu", "dialogue"} {
+		d.readiness.Set(item, false, "waiting for ONNX Runtime")
+	}
+	if cfg.Channels.SIP.Enabled || cfg.Channels.LocalAudio.Enabled {
+		d.readiness.Set("voice", false, "waiting for the models")
+	}
 	startCtx, startCancel := context.WithCancel(context.Background())
 	startErr := make(chan error, 1)
 	loaderDone := make(chan struct{})
