@@ -24,13 +24,20 @@ import (
 // openASR starts ONNX Runtime and a model registry over the configured
 // model folders, in this process, for the speech commands.
 func openASR(lc *loadedConfig, log *slog.Logger) (*inference.Registry, func(), error) {
+	_, reg, closeFn, err := openModels(lc, log)
+	return reg, closeFn, err
+}
+
+// openModels is openASR that also gives the runtime (for NLU models,
+// which load outside the registry).
+func openModels(lc *loadedConfig, log *slog.Logger) (*inference.Runtime, *inference.Registry, func(), error) {
 	rt := inference.NewRuntime(lc.Inference, log)
 	if err := rt.Start(); err != nil {
 		rt.Close()
-		return nil, nil, fmt.Errorf("start ONNX Runtime: %w (zhiyin doctor says why)", err)
+		return nil, nil, nil, fmt.Errorf("start ONNX Runtime: %w (zhiyin doctor says why)", err)
 	}
 	reg := inference.NewRegistry(rt, lc.Inference, inference.SearchDirs(lc.Inference, lc.DataDir), log, prometheus.NewRegistry(), nil)
-	return reg, func() {
+	return rt, reg, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = reg.Stop(ctx)

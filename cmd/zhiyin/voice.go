@@ -19,7 +19,6 @@ import (
 	"github.com/zhiyin/zhiyin/channels/voice"
 	"github.com/zhiyin/zhiyin/dialogue"
 	"github.com/zhiyin/zhiyin/dialogue/nlu"
-	"github.com/zhiyin/zhiyin/inference"
 	"github.com/zhiyin/zhiyin/internal/config"
 )
 
@@ -73,17 +72,11 @@ func runVoice(ctx context.Context, cio cmdIO, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt := inference.NewRuntime(lc.Inference, log)
-	defer rt.Close()
-	if err := rt.Start(); err != nil {
-		return fmt.Errorf("start ONNX Runtime: %w (zhiyin doctor says why)", err)
+	rt, reg, closeModels, err := openModels(lc, log)
+	if err != nil {
+		return err
 	}
-	reg := inference.NewRegistry(rt, lc.Inference, inference.SearchDirs(lc.Inference, lc.DataDir), log, prometheus.NewRegistry(), nil)
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = reg.Stop(sctx)
-	}()
+	defer closeModels()
 	eng, parser, closeEngine, err := localDialogue(ctx, lc, db, st, rt, log)
 	if err != nil {
 		return err
