@@ -508,21 +508,13 @@ func (c *call) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // onReinvite handles a re-INVITE: hold, resume, a new address or codec,
 // or a session refresh.
 func (c *call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	if err := c.dlg.ReadRequest(req, tx); err != nil {
-		c.s.respond(req, tx, 500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1"))
+	if !c.readRefresh(req, tx) {
 		return
 	}
-	if !c.checkRefresh(req, tx) {
+	res := c.answerOffer(req, tx, "INVITE")
+	if res == nil {
 		return
 	}
-	sdp, code, hdr := c.reoffer(req.Body())
-	if code != 200 {
-		c.s.respond(req, tx, code, "Not Acceptable Here", nil, hdr)
-		return
-	}
-	res := sip.NewSDPResponseFromRequest(req, sdp)
-	c.s.decorate(res, c.sessionHeaders()...)
-	c.s.met.request("INVITE", 200)
 	if err := tx.Respond(res); err != nil {
 		return
 	}
@@ -564,26 +556,40 @@ func (c *call) retransmit(tx sip.ServerTransaction, res *sip.Response, cseq uint
 // onUpdate handles UPDATE (RFC 3311): a session refresh, with or without
 // a new offer.
 func (c *call) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
-	if err := c.dlg.ReadRequest(req, tx); err != nil {
-		c.s.respond(req, tx, 500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1"))
-		return
-	}
-	if !c.checkRefresh(req, tx) {
+	if !c.readRefresh(req, tx) {
 		return
 	}
 	if len(req.Body()) == 0 {
 		c.s.respond(req, tx, 200, "OK", nil, c.sessionHeaders()...)
 		return
 	}
+	if res := c.answerOffer(req, tx, "UPDATE"); res != nil {
+		_ = tx.Respond(res)
+	}
+}
+
+// readRefresh takes an in-dialog re-INVITE or UPDATE into the dialog and
+// its session timer; false when it already answered (500, 422).
+func (c *call) readRefresh(req *sip.Request, tx sip.ServerTransaction) bool {
+	if err := c.dlg.ReadRequest(req, tx); err != nil {
+		c.s.respond(req, tx, 500, "Server Internal Error", nil, sip.NewHeader("Retry-After", "1"))
+		return false
+	}
+	return c.checkRefresh(req, tx)
+}
+
+// answerOffer applies the request's SDP offer and returns the 200 with our
+// answer, not yet sent; nil when it already answered with a refusal.
+func (c *call) answerOffer(req *sip.Request, tx sip.ServerTransaction, method string) *sip.Response {
 	sdp, code, hdr := c.reoffer(req.Body())
 	if code != 200 {
 		c.s.respond(req, tx, code, "Not Acceptable Here", nil, hdr)
-		return
+		return nil
 	}
 	res := sip.NewSDPResponseFromRequest(req, sdp)
 	c.s.decorate(res, c.sessionHeaders()...)
-	c.s.met.request("UPDATE", 200)
-	_ = tx.Respond(res)
+	c.s.met.request(method, 200)
+	return res
 }
 
 // checkRefresh takes a refresh's Session-Expires (422 when too small) and
