@@ -41,15 +41,7 @@ func SplitSentences(text string, maxRunes int) []string {
 	if maxRunes <= 0 {
 		maxRunes = DefaultMaxSentence
 	}
-	var sentences []string
-	start := 0
-	for i, r := range text {
-		if sentenceEnd(r) {
-			sentences = append(sentences, text[start:i+utf8.RuneLen(r)])
-			start = i + utf8.RuneLen(r)
-		}
-	}
-	sentences = append(sentences, text[start:])
+	sentences := splitAfter(text, sentenceEnd)
 
 	var out []string
 	add := func(p string) {
@@ -102,21 +94,27 @@ func cutFirstClause(s string, maxRunes int) (string, string, bool) {
 	return "", "", false
 }
 
+// splitAfter cuts s after every rune that ends a piece; the last piece
+// (maybe empty) is what follows the last such rune.
+func splitAfter(s string, ends func(rune) bool) []string {
+	var out []string
+	start := 0
+	for i, r := range s {
+		if ends(r) {
+			out = append(out, s[start:i+utf8.RuneLen(r)])
+			start = i + utf8.RuneLen(r)
+		}
+	}
+	return append(out, s[start:])
+}
+
 // splitLong cuts a sentence longer than maxRunes at clause marks, packing
 // clauses greedily, and cuts a clause still too long every maxRunes runes.
 func splitLong(s string, maxRunes int) []string {
 	if utf8.RuneCountInString(s) <= maxRunes {
 		return []string{s}
 	}
-	var clauses []string
-	start := 0
-	for i, r := range s {
-		if clauseEnd(r) {
-			clauses = append(clauses, s[start:i+utf8.RuneLen(r)])
-			start = i + utf8.RuneLen(r)
-		}
-	}
-	clauses = append(clauses, s[start:])
+	clauses := splitAfter(s, clauseEnd)
 	var out []string
 	cur, n := "", 0
 	for _, c := range clauses {
