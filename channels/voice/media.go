@@ -86,7 +86,9 @@ type Answerer interface {
 // its receive goroutine. Audio and DTMF never block for long.
 type Handler interface {
 	// Audio takes the caller's next samples (mono, [-1,1], inputRate; 20 ms
-	// frames from a jitter buffer, gaps already concealed).
+	// frames from a jitter buffer, gaps already concealed). The handler
+	// owns samples from then on: the transport passes a fresh slice each
+	// time and never writes to it again.
 	Audio(samples []float32)
 	// DTMF takes one keypad digit (0-9, *, #, A-D) once, at its end.
 	DTMF(digit rune)
