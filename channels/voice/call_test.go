@@ -200,9 +200,7 @@ func TestNoInput(t *testing.T) {
 	if got := strings.Join(r.voice.texts(), "|"); got != "您好|"+cfg.Texts.Reprompt+"|"+cfg.Texts.Goodbye {
 		t.Errorf("said %q", got)
 	}
-	l.mu.Lock()
-	hung := l.hung
-	l.mu.Unlock()
+	hung := l.hangupReason()
 	if hung != endNoInput {
 		t.Errorf("hangup reason %q", hung)
 	}
@@ -272,9 +270,7 @@ func TestBusyAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDone(t, c)
-	l.mu.Lock()
-	hung := l.hung
-	l.mu.Unlock()
+	hung := l.hangupReason()
 	if hung != endShutdown || r.eng.Active() != 0 {
 		t.Errorf("hangup %q, active %d", hung, r.eng.Active())
 	}

@@ -91,9 +91,7 @@ func TestHoldAndMaxDuration(t *testing.T) {
 	if n := len(r.dlg.all()); n != 0 {
 		t.Errorf("%d turns on hold", n)
 	}
-	l.mu.Lock()
-	hung := l.hung
-	l.mu.Unlock()
+	hung := l.hangupReason()
 	if hung != endMaxDuration {
 		t.Errorf("hangup %q", hung)
 	}

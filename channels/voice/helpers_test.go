@@ -294,6 +294,22 @@ func (l *fakeLine) StopPlayback() {
 	l.mu.Unlock()
 }
 
+// hangupReason waits for the engine's Hangup, which it calls from its own
+// goroutine (so it may land just after Done), and returns its reason; ""
+// when none came within 5 s.
+func (l *fakeLine) hangupReason() string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		hung, reason := l.hungUp, l.hung
+		l.mu.Unlock()
+		if hung || time.Now().After(deadline) {
+			return reason
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (l *fakeLine) Hangup(reason string) {
 	l.mu.Lock()
 	if !l.hungUp {
